@@ -1,0 +1,246 @@
+"""Model files: safetensors tensors ``weights`` and ``bias`` plus string metadata.
+
+Loading never unpickles anything: the header is JSON and the tensors are raw little-endian
+arrays.  Every field is validated; a corrupt, truncated or inconsistent file is refused with
+one sentence naming the file and the reason.  Writes go to a temporary file in the same folder
+that is renamed over the destination, so a crash never leaves a half-written model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InvalidParameterError, ModelFileError
+from .model import DTYPES, SCALINGS, MaskedRegression
+
+FORMAT_NAME = "mr-expression"
+FORMAT_VERSION = 1
+SUFFIX = ".safetensors"
+
+#: Folder of the models shipped with the project (``--expression NAME`` picks ``<NAME>.safetensors``).
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
+# Largest header we accept (the real one is about 1 kB): guards against absurd allocations.
+_MAX_HEADER = 1 << 20
+_REQUIRED = (
+    "format",
+    "format_version",
+    "receptive_field",
+    "lam",
+    "image_height",
+    "image_width",
+    "channels",
+    "dtype",
+    "source",
+    "target",
+    "template",
+    "training_set",
+    "scaling",
+    "n_pairs",
+)
+
+
+def model_metadata(model: MaskedRegression) -> dict[str, str]:
+    h, w = model.image_size_
+    return {
+        "format": FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "receptive_field": str(model.receptive_field),
+        "lam": repr(float(model.lam)),
+        "image_height": str(h),
+        "image_width": str(w),
+        "channels": str(model.channels_),
+        "dtype": model.dtype,
+        "source": str(model.source),
+        "target": str(model.target),
+        "template": model.template or "",
+        "training_set": str(model.training_set),
+        "scaling": model.scaling,
+        "n_pairs": str(model.n_pairs_),
+    }
+
+
+def save_model(model: MaskedRegression, path: str | os.PathLike) -> Path:
+    """Write ``model`` to ``path`` atomically (temp file + rename); returns the path."""
+    from safetensors.numpy import save
+
+    path = Path(path)
+    weights, bias = model.weights_, model.bias_  # raises NotFittedError when unfitted
+    data = save(
+        {"weights": np.ascontiguousarray(weights), "bias": np.ascontiguousarray(bias)},
+        metadata=model_metadata(model),
+    )
+    atomic_write_bytes(path, data)
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_header(path: Path, data: bytes) -> dict:
+    if len(data) < 8:
+        raise ModelFileError(f"{path}: not a model file (only {len(data)} bytes)")
+    (size,) = struct.unpack("<Q", data[:8])
+    if size > _MAX_HEADER or 8 + size > len(data):
+        raise ModelFileError(f"{path}: not a model file or truncated (bad safetensors header)")
+    try:
+        header = json.loads(data[8 : 8 + size].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ModelFileError(f"{path}: not a model file (its safetensors header is not valid JSON)") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: not a model file (its safetensors header is not an object)")
+    return header
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The validated metadata of a model file, without loading the tensors' values."""
+    path = Path(path)
+    data = _read_file(path)
+    return _validate_metadata(path, _read_header(path, data).get("__metadata__"))
+
+
+def _read_file(path: Path) -> bytes:
+    if not path.exists():
+        raise ModelFileError(f"{path}: model file not found")
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a folder, not a model file")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _validate_metadata(path: Path, meta) -> dict[str, str]:
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{path}: not an MR model file (no metadata)")
+    missing = [k for k in _REQUIRED if k not in meta]
+    if meta.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path}: not an MR model file (format is {meta.get('format')!r})")
+    if missing:
+        raise ModelFileError(f"{path}: model metadata lacks {', '.join(missing)}")
+    try:
+        version = int(meta["format_version"])
+    except ValueError:
+        raise ModelFileError(f"{path}: bad format_version {meta['format_version']!r}") from None
+    if version > FORMAT_VERSION or version < 1:
+        raise ModelFileError(
+            f"{path}: model format version {version} is not supported "
+            f"(this version reads 1 to {FORMAT_VERSION})"
+        )
+
+    def integer(key: str, low: int) -> int:
+        try:
+            value = int(meta[key])
+        except ValueError:
+            raise ModelFileError(f"{path}: metadata {key} must be an integer, got {meta[key]!r}") from None
+        if value < low:
+            raise ModelFileError(f"{path}: metadata {key} must be >= {low}, got {value}")
+        return value
+
+    rf = integer("receptive_field", 1)
+    if rf % 2 == 0:
+        raise ModelFileError(f"{path}: metadata receptive_field must be odd, got {rf}")
+    integer("image_height", 1)
+    integer("image_width", 1)
+    integer("n_pairs", 0)
+    if integer("channels", 1) not in (1, 3):
+        raise ModelFileError(f"{path}: metadata channels must be 1 or 3, got {meta['channels']}")
+    try:
+        lam = float(meta["lam"])
+    except ValueError:
+        lam = math.nan
+    if not (math.isfinite(lam) and lam > 0):
+        raise ModelFileError(f"{path}: metadata lam must be a number > 0, got {meta['lam']!r}")
+    if meta["dtype"] not in DTYPES:
+        raise ModelFileError(
+            f"{path}: metadata dtype must be one of {', '.join(DTYPES)}, got {meta['dtype']!r}"
+        )
+    if meta["scaling"] not in SCALINGS:
+        raise ModelFileError(
+            f"{path}: metadata scaling must be one of {', '.join(SCALINGS)}, got {meta['scaling']!r}"
+        )
+    return dict(meta)
+
+
+def load_model(path: str | os.PathLike, backend: str = "numpy") -> MaskedRegression:
+    """Read and validate a model file; returns a fitted :class:`MaskedRegression`."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    path = Path(path)
+    data = _read_file(path)
+    meta = _validate_metadata(path, _read_header(path, data).get("__metadata__"))
+    try:
+        tensors = load(data)
+    except (SafetensorError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: corrupt or truncated model file ({exc})") from None
+    if set(tensors) != {"weights", "bias"}:
+        raise ModelFileError(f"{path}: expected tensors 'weights' and 'bias', found {sorted(tensors)}")
+    rf = int(meta["receptive_field"])
+    h, w, c = int(meta["image_height"]), int(meta["image_width"]), int(meta["channels"])
+    weights, bias = tensors["weights"], tensors["bias"]
+    if weights.shape != (rf * rf, h, w, c) or bias.shape != (h, w, c):
+        raise ModelFileError(
+            f"{path}: tensor shapes {weights.shape} and {bias.shape} do not match the metadata "
+            f"(receptive field {rf}, image {h}x{w}x{c})"
+        )
+    if weights.dtype != np.dtype(meta["dtype"]) or bias.dtype != np.dtype(meta["dtype"]):
+        raise ModelFileError(f"{path}: tensors are {weights.dtype}, metadata says {meta['dtype']}")
+    if not (np.isfinite(weights).all() and np.isfinite(bias).all()):
+        raise ModelFileError(f"{path}: the model's weights contain NaN or infinite values")
+    model = MaskedRegression(
+        receptive_field=rf,
+        lam=float(meta["lam"]),
+        backend=backend,
+        dtype=meta["dtype"],
+        source=meta["source"],
+        target=meta["target"],
+        template=meta["template"] or None,
+        training_set=meta["training_set"],
+        scaling=meta["scaling"],
+    )
+    model._set_solution(weights, bias, int(meta["n_pairs"]))
+    return model
+
+
+def shipped_models(folder: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Short name -> path of the model files shipped in the repository's ``models/`` folder."""
+    folder = Path(folder) if folder is not None else MODELS_DIR
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob(f"*{SUFFIX}"))}
+
+
+def resolve_model(expression: str | None = None, path: str | os.PathLike | None = None) -> Path:
+    """The model file for ``--expression NAME`` (a shipped model) or ``--model FILE``."""
+    if (expression is None) == (path is None):
+        raise InvalidParameterError("give exactly one of an expression name or a model file")
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: model file not found")
+        return path
+    models = shipped_models()
+    if expression not in models:
+        valid = ", ".join(models) or f"none: {MODELS_DIR} has no *{SUFFIX} files"
+        raise ModelFileError(f"unknown expression {expression!r}; shipped models: {valid}")
+    return models[expression]
