@@ -42,7 +42,7 @@ SCALINGS = ("unit", "minmax")
 # keeps float32 partial sums short before they are added to the float64 accumulators.
 _CHUNK = 32
 # Pixels per block in the batched solve (bounds the (K, K, block) Gram array).
-_SOLVE_BLOCK = 1 << 16
+_SOLVE_BLOCK = 4096
 
 
 def _offsets(rf: int) -> list[tuple[int, int]]:
