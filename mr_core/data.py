@@ -116,6 +116,21 @@ def dataset_pairs(dataset_dir: str | os.PathLike, mode: str) -> list[Pair]:
     return pair_by_index(a, b)
 
 
+def read_name_list(path: str | os.PathLike) -> set[str]:
+    """Names listed in a text file (whitespace-separated; ``#`` starts a comment), e.g. a held-out split."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read as text ({exc})") from None
+    names = {tok for line in text.splitlines() for tok in line.split("#", 1)[0].split()}
+    if not names:
+        raise DataError(f"{path}: lists no names")
+    return names
+
+
 # ---------------------------------------------------------------------------------------------- loading
 def to_gray(rgb: np.ndarray) -> np.ndarray:
     """ITU-R 601 luma of uint8 RGB, as uint8 H x W x 1 (Pillow's "L")."""
@@ -234,6 +249,7 @@ __all__ = [
     "list_images",
     "pair_by_index",
     "pair_by_name",
+    "read_name_list",
     "scale_image",
     "to_gray",
     "to_uint8",
