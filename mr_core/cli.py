@@ -27,6 +27,7 @@ from .data import (
     iter_pair_chunks,
     list_images,
     pair_by_name,
+    read_name_list,
     to_uint8,
 )
 from .errors import DataError, InvalidParameterError, MRError
@@ -92,6 +93,10 @@ def _add_data_args(p: argparse.ArgumentParser, mode: str) -> None:
     p.add_argument("--image_size", type=_positive_int, help="crop side in pixels (default: the images' size)")
     p.add_argument("--resize", action="store_true", help="resize images of another size to --image_size")
     p.add_argument("--total_images", type=_positive_int, help="use only the first N pairs (default: all)")
+    p.add_argument(
+        "--exclude-file",
+        help="text file of pair names (file stems, or N for the original layout) to leave out, e.g. a held-out split",
+    )
     p.add_argument("--input_ch", type=int, choices=(1, 3), default=3, help="1: grayscale, 3: RGB (default 3)")
     p.add_argument(
         "--scaling",
@@ -113,6 +118,11 @@ def _pairs_from_args(args, mode: str):
         pairs = dataset_pairs(dataset_dir, mode)
     else:
         raise InvalidParameterError(f"give --{mode}_dataset_dir DIR or --source-dir A --target-dir B")
+    if args.exclude_file:
+        excluded = read_name_list(args.exclude_file)
+        pairs = [p for p in pairs if p.name not in excluded]
+        if not pairs:
+            raise DataError(f"{args.exclude_file}: it excludes every pair; nothing is left")
     if args.total_images:
         pairs = pairs[: args.total_images]
     return pairs
@@ -332,7 +342,9 @@ def run_test_inthewild(args) -> int:
 # ---------------------------------------------------------------------------------------- dispatcher
 def _plugin_commands():
     """Subcommand modules beyond train/test (each has add_parser(subparsers))."""
-    return ()
+    from . import cli_evaluate, cli_synthesize
+
+    return (cli_synthesize, cli_evaluate)
 
 
 class _Parser(argparse.ArgumentParser):

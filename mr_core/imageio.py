@@ -163,8 +163,8 @@ def read_image(
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         reason = str(exc) or type(exc).__name__
         if "truncated" in reason or isinstance(exc, EOFError):
-            reason = f"truncated or corrupt image ({reason})"
-        raise ImageReadError(f"{label}: cannot decode image: {reason}") from None
+            raise ImageReadError(f"{label}: the image file is truncated or corrupt ({reason})") from None
+        raise ImageReadError(f"{label}: cannot decode the image ({reason})") from None
     return LoadedImage(rgb=rgb, alpha=alpha, name=label, format=fmt, icc_profile=icc)
 
 

@@ -1,0 +1,91 @@
+"""Time the photo pipeline per stage: detect, align, predict, paste (medians over repeats).
+
+Usage::
+
+    python benchmarks/bench_pipeline.py                       # a small model trained on the spot
+    python benchmarks/bench_pipeline.py --model models/smile.safetensors --repeat 50
+
+Two photos are timed: a 512 x 512 London photo and a 4000 x 3000 photo made from it (the face
+upscaled to about 1500 px, as in a phone picture).  Needs ``../shared/data`` (the London set).
+The target is under 30 ms in total for the 512 x 512 photo on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mr_core import MaskedRegression  # noqa: E402
+from mr_core.face import DEFAULT_TEMPLATE, FaceDetector, align_face, align_photo, paste_back  # noqa: E402
+from mr_core.imageio import read_image  # noqa: E402
+from mr_core.synthesis import _predict_crops, synthesize  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+
+
+def small_model(detector: FaceDetector, pairs: int = 20) -> MaskedRegression:
+    names = [p.name for p in sorted((DATA / "london" / "neutral").glob("*.jpg"))[:pairs]]
+    X = np.stack([align_photo(read_image(DATA / "london" / "neutral" / n), detector=detector) for n in names])
+    Y = np.stack([align_photo(read_image(DATA / "london" / "smiling" / n), detector=detector) for n in names])
+    return MaskedRegression(template=DEFAULT_TEMPLATE).fit(X / 255.0, Y / 255.0)
+
+
+def bench(rgb: np.ndarray, model, detector: FaceDetector, repeat: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {"detect": [], "align": [], "predict": [], "paste": [], "total": [],
+                                     "synthesize()": []}
+    size = tuple(model.image_size_)
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        face = detector.detect(rgb)[0]
+        t1 = time.perf_counter()
+        aligned = align_face(rgb, face, size=size)
+        t2 = time.perf_counter()
+        crop_out = _predict_crops(model, aligned.crop[None], 1.0)[0]
+        t3 = time.perf_counter()
+        paste_back(rgb, crop_out, aligned)
+        t4 = time.perf_counter()
+        synthesize(rgb, model, 1.0, detector=detector)
+        t5 = time.perf_counter()
+        for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0, t5 - t4), strict=True):
+            times[key].append(dt * 1000)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model file (default: a small model trained on 20 London pairs)")
+    parser.add_argument("--backend", default="numpy")
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+    if not (DATA / "london").is_dir():
+        print(f"{DATA} not found: the benchmark needs the London set", file=sys.stderr)
+        return 2
+    with FaceDetector() as detector:
+        model = MaskedRegression.load(args.model, backend=args.backend) if args.model else small_model(detector)
+        photo = read_image(sorted((DATA / "london" / "neutral").glob("*.jpg"))[-1]).rgb
+        big = np.full((3000, 4000, 3), 110, np.uint8)
+        big[:, 500:3500] = cv2.resize(photo, (3000, 3000), interpolation=cv2.INTER_CUBIC)
+        for rgb in (photo, big):  # warm up
+            bench(rgb, model, detector, 2)
+        print(f"model {model.image_size_[0]}x{model.image_size_[1]}x{model.channels_}, backend {args.backend}, "
+              f"median of {args.repeat} runs (ms)")
+        header = f"{'photo':>10} " + " ".join(f"{k:>13}" for k in ("detect", "align", "predict", "paste", "total",
+                                                                  "synthesize()"))
+        print(header)
+        for label, rgb in (("512x512", photo), ("4000x3000", big)):
+            med = bench(rgb, model, detector, args.repeat)
+            print(f"{label:>10} " + " ".join(f"{v:13.2f}" for v in med.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
