@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import metrics
+from .atomic import atomic_write_bytes
 from .errors import DataError, FaceError, InvalidParameterError, MRError
 from .landmarker import EXPRESSIONS, FaceAnalysis, Landmarker, expression_score
 
@@ -498,25 +498,12 @@ def model_description(model, path: str | os.PathLike | None = None) -> dict:
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in info.items()}
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_report(path: str | os.PathLike, report: dict) -> Path:
     """Write the report as JSON (atomic: temp file in the same folder, then ``os.replace``)."""
     path = Path(path)
     text = json.dumps(report, indent=2, allow_nan=False, default=_clean)
     try:
-        _atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+        atomic_write_bytes(path, (text + "\n").encode("utf-8"))
     except OSError as exc:
         raise DataError(f"{path}: cannot write the report ({exc.strerror})") from None
     return path
@@ -575,7 +562,7 @@ def write_contact_sheet(path: str | os.PathLike, results: Sequence[PairResult], 
     buf = io.BytesIO()
     Image.fromarray(contact_sheet(results, **kwargs)).save(buf, format="PNG")
     try:
-        _atomic_write_bytes(path, buf.getvalue())
+        atomic_write_bytes(path, buf.getvalue())
     except OSError as exc:
         raise DataError(f"{path}: cannot write the contact sheet ({exc.strerror})") from None
     return path

@@ -15,7 +15,6 @@ import io
 import os
 import re
 import struct
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import atomic_open
 from .errors import ImageReadError, InvalidParameterError
 
 __all__ = [
@@ -193,7 +193,9 @@ def write_image(
     if alpha is not None and fmt != "JPEG":
         alpha = np.asarray(alpha)
         if alpha.dtype != np.uint8 or alpha.shape != rgb.shape[:2]:
-            raise InvalidParameterError(f"{path}: alpha must be uint8 {rgb.shape[:2]}, got {alpha.dtype} {alpha.shape}")
+            raise InvalidParameterError(
+                f"{path}: alpha must be uint8 {rgb.shape[:2]}, got {alpha.dtype} {alpha.shape}"
+            )
         im = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
     else:
         im = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
@@ -204,17 +206,6 @@ def write_image(
         options["subsampling"] = 0 if quality >= 90 else 2
     if icc_profile and fmt != "BMP":
         options["icc_profile"] = icc_profile
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            im.save(fh, format=fmt, **options)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_open(path) as fh:
+        im.save(fh, format=fmt, **options)
     return path

@@ -12,11 +12,11 @@ import json
 import math
 import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write_bytes
 from .errors import InvalidParameterError, ModelFileError
 from .model import DTYPES, SCALINGS, MaskedRegression
 
@@ -79,21 +79,6 @@ def save_model(model: MaskedRegression, path: str | os.PathLike) -> Path:
     )
     atomic_write_bytes(path, data)
     return path
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_header(path: Path, data: bytes) -> dict:
