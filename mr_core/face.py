@@ -420,9 +420,12 @@ class FaceDetector:
     def _run(self, kind: str, rgb: np.ndarray) -> list:
         import mediapipe as mp
 
+        first = kind not in self._tasks
         task = self._task(kind)
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=_aligned_copy(rgb))
-        with _native_stderr_silenced(self.quiet):
+        # The native libraries log only while setting up (creation and first run): silence just that,
+        # since the redirection of file descriptor 2 is process-wide (other threads' output included).
+        with _native_stderr_silenced(self.quiet and first):
             return list(task.detect(image).detections)
 
     def detect(self, image) -> list[DetectedFace]:
