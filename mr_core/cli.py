@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__
+from .argtypes import ranged
 from .data import (
     CropLoader,
     Failure,
@@ -56,34 +57,9 @@ def _model_path(args) -> Path:
     return Path(args.weights_dir) / DEFAULT_MODEL_NAME
 
 
-def _odd_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an odd integer >= 1, got {text!r}") from None
-    if value < 1 or value % 2 == 0:
-        raise argparse.ArgumentTypeError(f"must be an odd integer >= 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
+_odd_int = ranged(int, 1, odd=True)
+_positive_float = ranged(float, 0, above=True)
+_positive_int = ranged(int, 1)
 
 
 def _add_data_args(p: argparse.ArgumentParser, mode: str) -> None:

@@ -12,36 +12,19 @@ it and the reason; the others are still written, and the exit status is 1.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
+from .argtypes import ranged
 from .errors import InvalidParameterError, MRError
 from .imageio import IMAGE_SUFFIXES, WRITABLE_SUFFIXES, read_image, write_image
 from .synthesis import MAX_INTENSITY, check_model_template
 
-
-def _intensity(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, {MAX_INTENSITY}], got {text!r}") from None
-    if not 0.0 <= value <= MAX_INTENSITY:
-        raise argparse.ArgumentTypeError(f"must be in [0, {MAX_INTENSITY}], got {text}")
-    return value
-
-
-def _min_face(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of pixels >= 1, got {text!r}") from None
-    if not 1.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of pixels >= 1, got {text}")
-    return value
+_intensity = ranged(float, 0.0, MAX_INTENSITY)
+_min_face = ranged(float, 1.0)
 
 
 def add_parser(subparsers) -> None:
@@ -58,13 +41,25 @@ def add_parser(subparsers) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--expression", metavar="NAME", help="a model shipped in models/, e.g. smile")
     which.add_argument("--model", metavar="FILE", help="a model file (.safetensors)")
-    p.add_argument("--intensity", type=_intensity, default=1.0, metavar="A",
-                   help=f"strength of the change in [0, {MAX_INTENSITY}]; 0 leaves the photo as it is (default 1)")
+    p.add_argument(
+        "--intensity",
+        type=_intensity,
+        default=1.0,
+        metavar="A",
+        help=f"strength of the change in [0, {MAX_INTENSITY}]; 0 leaves the photo as it is (default 1)",
+    )
     p.add_argument("--backend", default="numpy", help="compute backend (default: numpy)")
     p.add_argument("--largest-only", action="store_true", help="edit only the largest face of each photo")
-    p.add_argument("--min-face", type=_min_face, default=None, metavar="PX",
-                   help="skip faces whose eyes are closer than PX pixels (default 20)")
-    p.add_argument("-o", "--output-dir", required=True, metavar="OUTDIR", help="folder for the results (created)")
+    p.add_argument(
+        "--min-face",
+        type=_min_face,
+        default=None,
+        metavar="PX",
+        help="skip faces whose eyes are closer than PX pixels (default 20)",
+    )
+    p.add_argument(
+        "-o", "--output-dir", required=True, metavar="OUTDIR", help="folder for the results (created)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files or folders of photos")
     p.set_defaults(func=run)
@@ -78,7 +73,8 @@ def collect_inputs(inputs) -> list[Path]:
         path = Path(item)
         if path.is_dir():
             found = sorted(
-                p for p in path.iterdir()
+                p
+                for p in path.iterdir()
                 if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
             )
         else:
@@ -120,7 +116,9 @@ def run(args) -> int:
         raise InvalidParameterError(f"{out_dir}: output folder is a file")
     files = collect_inputs(args.inputs)
     if not files:
-        raise InvalidParameterError("no input images (the folders given hold no .jpg, .jpeg, .png, .webp or .bmp)")
+        raise InvalidParameterError(
+            "no input images (the folders given hold no .jpg, .jpeg, .png, .webp or .bmp)"
+        )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -131,10 +129,17 @@ def run(args) -> int:
     written = 0
     claimed: dict[str, Path] = {}
     input_keys = {os.path.normcase(os.path.abspath(f)) for f in files}
-    with FaceDetector() as detector, tqdm(
-        total=len(files), desc="synthesize", unit="photo", file=sys.stderr, leave=False,
-        disable=True if args.quiet or len(files) < 2 else None,
-    ) as bar:
+    with (
+        FaceDetector() as detector,
+        tqdm(
+            total=len(files),
+            desc="synthesize",
+            unit="photo",
+            file=sys.stderr,
+            leave=False,
+            disable=True if args.quiet or len(files) < 2 else None,
+        ) as bar,
+    ):
 
         def report(line: str) -> None:
             bar.write(line, file=sys.stderr)
@@ -144,15 +149,25 @@ def run(args) -> int:
             key = os.path.normcase(os.path.abspath(target))
             try:
                 if key in input_keys or _same_file(target, path):
-                    raise InvalidParameterError(f"{path}: the output {target} would overwrite an input; "
-                                                "choose another output folder")
+                    raise InvalidParameterError(
+                        f"{path}: the output {target} would overwrite an input; choose another output folder"
+                    )
                 if key in claimed:
-                    raise InvalidParameterError(f"{path}: the output {target} is already the output of "
-                                                f"{claimed[key]} (same file name)")
+                    raise InvalidParameterError(
+                        f"{path}: the output {target} is already the output of "
+                        f"{claimed[key]} (same file name)"
+                    )
                 claimed[key] = path
                 image = read_image(path)
-                result = synthesize(image, model, args.intensity, largest_only=args.largest_only,
-                                    detector=detector, min_eye_distance=min_eye, name=str(path))
+                result = synthesize(
+                    image,
+                    model,
+                    args.intensity,
+                    largest_only=args.largest_only,
+                    detector=detector,
+                    min_eye_distance=min_eye,
+                    name=str(path),
+                )
                 for note in result.skipped:
                     report(f"warning: {note}")
                 write_image(target, result.image, result.alpha, icc_profile=image.icc_profile)

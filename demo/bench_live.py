@@ -1,0 +1,80 @@
+"""Frames per second of the live mode, measured offline: ``python -m demo.bench_live [MODEL]``.
+
+Calls the live tab's per-frame function (detect the largest face, align, MR, paste back) on a
+640x480 frame made from the example portrait, in a loop, and prints the rate.  Without a model
+argument the demo's default model of the repository's ``models/`` folder is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mr_core.face import FaceDetector
+from mr_core.imageio import read_image
+
+from .engine import ModelCatalog, live_frame
+from .examples import grace_hopper_path
+
+
+def webcam_like_frame() -> np.ndarray:
+    """A 640x480 RGB frame with the example portrait in it (face about 110 px wide)."""
+    rgb = read_image(grace_hopper_path()).rgb
+    face = cv2.resize(rgb, (320, 375), interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640, 3), 150, dtype=np.uint8)
+    frame[50:425, 160:480] = face
+    return frame
+
+
+def measure(catalog: ModelCatalog, expression: str, frames: int = 200, backend: str = "numpy") -> dict:
+    """Seconds per frame (mean and median) of :func:`demo.engine.live_frame`."""
+    frame = webcam_like_frame()
+    with FaceDetector() as det:
+        out = live_frame(catalog, frame, expression, 1.0, backend, detector=det)  # warm-up, loads the model
+        changed = bool(np.any(out != frame))
+        times = []
+        for _ in range(frames):
+            t = time.perf_counter()
+            live_frame(catalog, frame, expression, 1.0, backend, detector=det)
+            times.append(time.perf_counter() - t)
+    times = np.asarray(times)
+    return {
+        "frames": frames,
+        "mean_s": float(times.mean()),
+        "median_s": float(np.median(times)),
+        "fps": float(1.0 / times.mean()),
+        "changed": changed,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", nargs="?", help="model file (default: the demo's default in models/)")
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--backend", default="numpy")
+    args = parser.parse_args(argv)
+    if args.model:
+        path = Path(args.model)
+        catalog, expression = ModelCatalog(path.parent), path.stem
+    else:
+        catalog = ModelCatalog()
+        if not catalog.names:
+            print(f"no model files in {catalog.models_dir}; pass one", file=sys.stderr)
+            return 2
+        expression = catalog.default()
+    r = measure(catalog, expression, args.frames, args.backend)
+    print(
+        f"live mode, 640x480 frame, model {expression!r}, backend {args.backend}: "
+        f"{r['fps']:.0f} frames/s (mean {r['mean_s'] * 1000:.1f} ms, median {r['median_s'] * 1000:.1f} ms "
+        f"per frame over {r['frames']} frames; face changed: {r['changed']})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

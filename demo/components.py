@@ -1,0 +1,91 @@
+"""Two small variations of ``gr.Image`` (ordinary image components with one method replaced).
+
+* :func:`photo_input` hands the uploaded file to the function untouched (a path, or the bytes of
+  a webcam shot sent inline), so that ``mr_core.imageio.read_image`` reads it: EXIF orientation
+  applied, and a file that is not an image or is too large is refused with a sentence instead of
+  an exception inside Gradio's own decoding.
+* :func:`photo_output` stores small results as PNG (lossless) and large ones as high-quality JPEG
+  (a 12-megapixel PNG takes seconds to encode).
+
+They replace the method on the instance rather than subclass ``gr.Image``: Gradio writes a
+``.pyi`` stub next to the source of every component subclass it sees, which an app must not do.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from gradio.data_classes import ImageData
+from PIL import Image
+
+__all__ = ["photo_input", "photo_output"]
+
+#: Results up to this many pixels are PNG, larger ones JPEG.
+PNG_MAX_PIXELS = 4_000_000
+
+
+def _pass_file(payload: ImageData | None) -> str | bytes | None:
+    """The uploaded file's path, or the bytes of an image sent inline as a data: URL."""
+    if payload is None:
+        return None
+    if payload.url and payload.url.startswith("data:"):
+        _, _, data = payload.url.partition(",")
+        try:
+            return base64.b64decode(data, validate=False)
+        except (binascii.Error, ValueError):
+            raise gr.Error("The photo sent by the browser could not be decoded; please try again.") from None
+    if payload.path is None:
+        return None
+    return str(payload.path)
+
+
+def _store_result(component: gr.Image, value) -> ImageData | None:
+    """Write an array to Gradio's cache as PNG (up to PNG_MAX_PIXELS) or JPEG; others as usual."""
+    if not isinstance(value, np.ndarray):
+        return gr.Image.postprocess(component, value)
+    arr = np.ascontiguousarray(value)
+    mode = "RGBA" if arr.ndim == 3 and arr.shape[2] == 4 else "RGB"
+    im = Image.fromarray(arr, mode)
+    buf = io.BytesIO()
+    if mode == "RGBA":
+        im.save(buf, format="PNG", compress_level=1 if arr.shape[0] * arr.shape[1] > PNG_MAX_PIXELS else 6)
+        suffix = "png"
+    elif arr.shape[0] * arr.shape[1] <= PNG_MAX_PIXELS:
+        im.save(buf, format="PNG")
+        suffix = "png"
+    else:
+        im.save(buf, format="JPEG", quality=93, subsampling=0)
+        suffix = "jpg"
+    data = buf.getvalue()
+    folder = Path(component.GRADIO_CACHE) / hashlib.sha256(data).hexdigest()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"result.{suffix}"
+    if not path.is_file():
+        fd, tmp = tempfile.mkstemp(prefix=".result.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    return ImageData(path=str(path), orig_name=path.name)
+
+
+def photo_input(**kwargs) -> gr.Image:
+    """A ``gr.Image(type="filepath")`` whose function receives the file itself, never decoded pixels."""
+    component = gr.Image(type="filepath", image_mode=None, **kwargs)
+    component.preprocess = _pass_file
+    return component
+
+
+def photo_output(**kwargs) -> gr.Image:
+    """A ``gr.Image`` output that stores small results as PNG and large ones as JPEG."""
+    component = gr.Image(**kwargs)
+    component.postprocess = functools.partial(_store_result, component)
+    return component

@@ -1,0 +1,299 @@
+"""The Gradio interface: photo tab, live webcam tab and the "how it works" panel.
+
+``build_demo(models_dir)`` returns the ``gr.Blocks`` app; ``launch_options()`` are the settings
+``app.py`` launches it with (upload size limit and the like).  Errors a user can act on arrive
+as ``gr.Error`` with one sentence; anything else is logged here and answered with a generic
+sentence, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import os
+import threading
+
+import gradio as gr
+import numpy as np
+
+from mr_core.errors import MRError
+from mr_core.face import default_detector
+from mr_core.synthesis import MAX_INTENSITY
+
+from .components import photo_input, photo_output
+from .engine import ModelCatalog, backend_choices, live_frame, synthesize_photo
+from .examples import example_photos
+from .weightmaps import render_weight_maps
+
+__all__ = ["CONCURRENCY_LIMIT", "MAX_FILE_SIZE", "QUEUE_SIZE", "build_demo", "launch_options"]
+
+log = logging.getLogger("demo")
+
+#: Photo requests processed at once (a free Space has 2 vCPUs); the rest wait in the queue.
+CONCURRENCY_LIMIT = 2
+#: Requests allowed to wait; beyond that new ones are told the queue is full.
+QUEUE_SIZE = 64
+#: Webcam streams processed at once, and how long one stream may run (seconds).
+LIVE_CONCURRENCY = 4
+LIVE_TIME_LIMIT = 120
+#: Largest upload the server accepts.
+MAX_FILE_SIZE = "15mb"
+
+TITLE = "Facial expression synthesis by masked regression"
+
+INTRO = """\
+# Facial expression synthesis by masked regression
+Upload a photo (or take one with the webcam), pick an expression and press **Synthesize**.
+Every face is found, aligned, passed through a *masked linear regression* model and pasted back
+into the photo; the rest of the photo is untouched. The **Live** tab does the same to the webcam
+stream in real time.
+"""
+
+HOW_IT_WORKS = """\
+**Masked regression (MR)** maps an aligned face crop with one expression to the same face with
+another. It is a ridge regression in which each output pixel sees only a small window of the input
+around the same place (its *receptive field*, e.g. 3×3 pixels):
+
+*output(p) = Σ<sub>q in window(p)</sub> w<sub>p</sub>(q) · input(q) + b(p)*
+
+Each pixel has weights of its own, so the weights are themselves images. Training solves one small
+linear system per pixel, exactly, in seconds on a CPU; applying the model costs a few multiply-adds
+per pixel (well under a millisecond per face). Around it: a face detector (MediaPipe BlazeFace) finds
+the faces, each is aligned on its eyes and nose tip, and the change the model makes is blended back
+into the photo under a feathered mask.
+
+The maps below are what the chosen model learned (mean over the colour channels), each a picture
+over the aligned face:
+
+- **centre weight**: how much a pixel's own input value counts;
+- **sum of the weights**: how much of the input survives in total: near 1 the pixel is kept (as a
+  local average), lower it is replaced by the new expression;
+- **bias**: what the new expression adds whatever the input (teeth and creases of a smile, for example);
+- **neighbour weights**: how much each neighbour counts, one tile per offset (the top-left tile is the
+  neighbour above and to the left, the middle tile is the centre weight again).
+"""
+
+NO_MODELS = """\
+**No expression model is installed.** The folder `{folder}` has no `*.safetensors` model files.
+Train one, for example `python -m mr_core train --align --source-dir DATA/neutral --target-dir
+DATA/smiling --output {folder}/smile.safetensors`, and restart the app.
+"""
+
+CSS = """
+#status { min-height: 2.5em; }
+"""
+
+
+def _speak(fn):
+    """Turn library errors into one-sentence ``gr.Error``s; log anything unexpected."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except MRError as exc:
+            raise gr.Error(_sentence(str(exc)), print_exception=False) from None
+        except MemoryError:
+            log.exception("out of memory in %s", fn.__name__)
+            raise gr.Error(
+                "The server ran out of memory for this photo; please try a smaller one.",
+                print_exception=False,
+            ) from None
+        except Exception:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(
+                "Something went wrong while processing this photo (the error was logged on the server); "
+                "please try another photo.",
+                print_exception=False,
+            ) from None
+
+    return wrapper
+
+
+def _sentence(message: str) -> str:
+    """A library message as a sentence for the page (which renders HTML: escape it)."""
+    message = message.strip()
+    first_word = message.split(" ", 1)[0]
+    if message[:1].islower() and not first_word.endswith(":"):  # a file name stays as it is
+        message = message[0].upper() + message[1:]
+    if message and message[-1] not in ".!?":
+        message += "."
+    return html.escape(message, quote=False)
+
+
+def launch_options() -> dict:
+    """Keyword arguments for ``Blocks.launch`` (server name and port come from Gradio's environment)."""
+    return {"max_file_size": MAX_FILE_SIZE, "css": CSS, "footer_links": ["api"]}
+
+
+def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = True) -> gr.Blocks:
+    """The demo app on the models of ``models_dir`` (default: the repository's ``models/``)."""
+    catalog = ModelCatalog(models_dir)
+    detector = default_detector()
+    backends = backend_choices()
+    names = catalog.names
+    first = catalog.default()
+    picture_cache: dict[str, np.ndarray] = {}
+    picture_lock = threading.Lock()
+
+    @_speak
+    def synthesize(photo, expression, intensity, backend="numpy"):
+        res = synthesize_photo(catalog, photo, expression, intensity, backend or "numpy", detector=detector)
+        return res.image, res.crops, res.status
+
+    def live(frame, expression, intensity, backend="numpy"):
+        try:
+            return live_frame(catalog, frame, expression, intensity, backend or "numpy", detector=detector)
+        except MRError as exc:
+            log.warning("live frame: %s", exc)
+        except Exception:
+            log.exception("live frame failed")
+        return frame
+
+    @_speak
+    def explain(expression):
+        if expression not in catalog.entries:
+            return None, NO_MODELS.format(folder=catalog.models_dir) if not names else ""
+        entry = catalog.entry(expression)
+        with picture_lock:
+            picture = picture_cache.get(entry.name)
+        if picture is None:
+            model = catalog.model(entry.name, "numpy")
+            picture = render_weight_maps(
+                model.weights_,
+                model.bias_,
+                model.receptive_field,
+                title=f"What '{entry.name}' learned ({entry.source} → {entry.target})",
+            )
+            with picture_lock:
+                picture_cache[entry.name] = picture
+        return picture, entry.describe()
+
+    with gr.Blocks(title=TITLE, analytics_enabled=None, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(INTRO)
+        if not names:
+            gr.Markdown(NO_MODELS.format(folder=catalog.models_dir), elem_id="no-models")
+        for problem in catalog.problems:
+            gr.Markdown(f"Skipped a model file: {html.escape(problem, quote=False)}")
+        with gr.Row():
+            expression = gr.Dropdown(
+                choices=catalog.choices(),
+                value=first,
+                label="Expression",
+                info="The model files in the models folder (name — what it was trained on).",
+                elem_id="expression",
+                scale=3,
+            )
+            intensity = gr.Slider(
+                0.0,
+                MAX_INTENSITY,
+                value=1.0,
+                step=0.05,
+                label="Intensity",
+                info="0 = unchanged, 1 = the model's prediction, above 1 exaggerates.",
+                elem_id="intensity",
+                scale=2,
+            )
+            backend = gr.Radio(
+                choices=backends,
+                value="numpy",
+                label="Compute backend",
+                info="Only the backends that work on this machine.",
+                elem_id="backend",
+                scale=2,
+            )
+        with gr.Tabs():
+            with gr.Tab("Photo", id="photo-tab"):
+                with gr.Row(equal_height=False):
+                    with gr.Column():
+                        photo = photo_input(
+                            sources=["upload", "webcam"],
+                            label="Photo",
+                            elem_id="photo",
+                            height=420,
+                        )
+                        run = gr.Button("Synthesize", variant="primary", elem_id="run")
+                        if examples:
+                            paths = example_photos()
+                            if paths:
+                                gr.Examples(
+                                    examples=[[str(p)] for p in paths],
+                                    inputs=[photo],
+                                    label="Examples: a public-domain portrait of Grace Hopper; tilted and "
+                                    "small in a wide frame; in black and white",
+                                )
+                    with gr.Column():
+                        result = photo_output(
+                            label="Result",
+                            elem_id="result",
+                            interactive=False,
+                            height=420,
+                            buttons=["download"],
+                        )
+                        crops = gr.ImageSlider(
+                            label="Aligned face: before | after",
+                            elem_id="crops",
+                            interactive=False,
+                            format="png",
+                            max_height=320,
+                        )
+                        status = gr.Markdown(label="Status", elem_id="status")
+            with gr.Tab("Live", id="live-tab"):
+                gr.Markdown(
+                    "Start the webcam: the largest face of every frame goes through the model "
+                    f"(each stream stops after {LIVE_TIME_LIMIT} s; press record again to go on)."
+                )
+                with gr.Row():
+                    live_in = gr.Image(
+                        sources=["webcam"], streaming=True, type="numpy", label="Webcam", elem_id="live-in"
+                    )
+                    live_out = gr.Image(label="With the expression", elem_id="live-out", interactive=False)
+            with gr.Tab("How it works", id="how-tab"):
+                gr.Markdown(HOW_IT_WORKS)
+                weight_picture = gr.Image(
+                    label="Weight maps",
+                    elem_id="weights",
+                    interactive=False,
+                    format="png",
+                    buttons=["fullscreen"],
+                )
+                model_info = gr.Markdown(elem_id="model-info")
+
+        run.click(
+            synthesize,
+            inputs=[photo, expression, intensity, backend],
+            outputs=[result, crops, status],
+            api_name="synthesize",
+            api_description="Give the faces in a photo another expression: (photo, expression name, intensity "
+            "0-1.5[, backend]) -> (result photo, aligned crops before/after, status sentence).",
+            concurrency_limit=CONCURRENCY_LIMIT,
+            concurrency_id="photo",
+        )
+        live_in.stream(
+            live,
+            inputs=[live_in, expression, intensity, backend],
+            outputs=[live_out],
+            api_name="live",
+            api_visibility="undocumented",
+            stream_every=0.1,
+            time_limit=LIVE_TIME_LIMIT,
+            concurrency_limit=LIVE_CONCURRENCY,
+            concurrency_id="live",
+            show_progress="hidden",
+        )
+        expression.change(
+            explain,
+            inputs=[expression],
+            outputs=[weight_picture, model_info],
+            api_visibility="undocumented",
+            show_progress="hidden",
+        )
+        demo.load(
+            explain, inputs=[expression], outputs=[weight_picture, model_info], api_visibility="undocumented"
+        )
+
+    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
+    return demo
