@@ -217,22 +217,14 @@ def align(
 
 
 def predict_crop(model, crop: np.ndarray) -> np.ndarray:
-    """The model's output for one aligned uint8 RGB crop, as float H x W x C (not clipped).
+    """The model's edited crop (intensity 1) for one aligned uint8 RGB crop, as float H x W x 3 in [0, 1].
 
-    The crop is prepared as for training (:mod:`mr_core.data`): gray models get its luma,
-    and ``scaling="minmax"`` models get it min-max normalised per image; their output is
-    mapped back to the input's range.
+    The same function the photo pipeline uses (:func:`mr_core.expression.edit_crops`), so what is
+    measured is what users get.
     """
-    from .data import scale_image, to_gray
+    from .expression import edit_crops
 
-    scaling = getattr(model, "scaling", "unit")
-    img = to_gray(crop) if int(model.channels_) == 1 else np.asarray(crop, dtype=np.uint8)
-    x = scale_image(img, scaling)
-    y = np.asarray(model.predict(x[None])[0], dtype=np.float64)
-    if scaling == "minmax":
-        lo, hi = float(img.min()) / 255.0, float(img.max()) / 255.0
-        y = y * (hi - lo) + lo
-    return y
+    return edit_crops(model, np.asarray(crop, dtype=np.uint8)[None]).crops[0].astype(np.float64) / 255.0
 
 
 def as_rgb(x: np.ndarray) -> np.ndarray:

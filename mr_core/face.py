@@ -16,10 +16,8 @@ training crops were.  This module turns a photo into such crops and puts edited 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import hashlib
 import os
-import sys
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ._mediapipe import aligned_copy, native_stderr_silenced
 from .errors import FaceError, InvalidParameterError, ModelFileError
 
 __all__ = [
@@ -164,7 +163,9 @@ def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     src = np.asarray(src, dtype=np.float64)
     dst = np.asarray(dst, dtype=np.float64)
     if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or src.shape[0] < 2:
-        raise InvalidParameterError(f"need two (n, 2) point arrays with n >= 2, got {src.shape} and {dst.shape}")
+        raise InvalidParameterError(
+            f"need two (n, 2) point arrays with n >= 2, got {src.shape} and {dst.shape}"
+        )
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s0, d0 = src - mu_s, dst - mu_d
     var_s = (s0**2).sum() / len(src)
@@ -260,49 +261,6 @@ _atexit_registered = False
 _registry_lock = threading.Lock()
 
 
-_silence_lock = threading.Lock()
-_silence_depth = 0
-_silence_saved_fd: int | None = None
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced(enabled: bool = True):
-    """Silence the native libraries' log lines (written straight to file descriptor 2).
-
-    MediaPipe/LiteRT print INFO and WARNING lines (model loading, memory alignment) that mean
-    nothing to a user.  The redirection is process-wide, so it is reference-counted: nested or
-    concurrent sections share one redirection and the last one out restores stderr.
-    """
-    global _silence_depth, _silence_saved_fd
-    if not enabled:
-        yield
-        return
-    with _silence_lock:
-        if _silence_depth == 0:
-            try:
-                if sys.stderr is not None:
-                    sys.stderr.flush()
-                saved = os.dup(2)
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                try:
-                    os.dup2(devnull, 2)
-                finally:
-                    os.close(devnull)
-                _silence_saved_fd = saved
-            except (OSError, ValueError):
-                _silence_saved_fd = None
-        _silence_depth += 1
-    try:
-        yield
-    finally:
-        with _silence_lock:
-            _silence_depth -= 1
-            if _silence_depth == 0 and _silence_saved_fd is not None:
-                os.dup2(_silence_saved_fd, 2)
-                os.close(_silence_saved_fd)
-                _silence_saved_fd = None
-
-
 def _close_all_detectors() -> None:
     for det in list(_live_detectors):
         det.close()
@@ -331,19 +289,12 @@ def _as_rgb(image) -> np.ndarray:
     rgb = getattr(image, "rgb", image)
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InvalidParameterError(f"expected an RGB uint8 image of shape (H, W, 3), got {rgb.dtype} {rgb.shape}")
+        raise InvalidParameterError(
+            f"expected an RGB uint8 image of shape (H, W, 3), got {rgb.dtype} {rgb.shape}"
+        )
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise InvalidParameterError(f"the image is empty ({rgb.shape[1]}x{rgb.shape[0]} pixels)")
     return rgb
-
-
-def _aligned_copy(rgb: np.ndarray, alignment: int = 64) -> np.ndarray:
-    """A C-contiguous copy starting on an ``alignment``-byte boundary (what LiteRT wants)."""
-    buf = np.empty(rgb.nbytes + alignment, dtype=np.uint8)
-    offset = (-buf.ctypes.data) % alignment
-    out = buf[offset : offset + rgb.nbytes].reshape(rgb.shape)
-    out[...] = rgb
-    return out
 
 
 class FaceDetector:
@@ -399,12 +350,13 @@ class FaceDetector:
             running_mode=RunningMode.IMAGE,
             min_detection_confidence=self.min_confidence,
         )
-        with _native_stderr_silenced(self.quiet):
+        with native_stderr_silenced(self.quiet):
             try:
                 task = _MPFaceDetector.create_from_options(options)
             except (RuntimeError, ValueError) as exc:
-                raise ModelFileError(f"{self.assets_dir / DETECTOR_MODELS[kind][0]}: cannot load the face "
-                                     f"detector ({exc})") from None
+                raise ModelFileError(
+                    f"{self.assets_dir / DETECTOR_MODELS[kind][0]}: cannot load the face detector ({exc})"
+                ) from None
         self._tasks[kind] = task
         global _atexit_registered
         with _registry_lock:
@@ -420,12 +372,12 @@ class FaceDetector:
     def _run(self, kind: str, rgb: np.ndarray) -> list:
         import mediapipe as mp
 
-        first = kind not in self._tasks
         task = self._task(kind)
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=_aligned_copy(rgb))
-        # The native libraries log only while setting up (creation and first run): silence just that,
-        # since the redirection of file descriptor 2 is process-wide (other threads' output included).
-        with _native_stderr_silenced(self.quiet and first):
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=aligned_copy(rgb))
+        # LiteRT may log (e.g. a memory-alignment warning) on any run, depending on the image: keep
+        # it off the user's terminal.  The redirection of descriptor 2 is process-wide and lasts
+        # only the few milliseconds of the native call.
+        with native_stderr_silenced(self.quiet):
             return list(task.detect(image).detections)
 
     def detect(self, image) -> list[DetectedFace]:
@@ -466,7 +418,7 @@ class FaceDetector:
             self._closed = True
             tasks, self._tasks = self._tasks, {}
             if tasks:
-                with _native_stderr_silenced():
+                with native_stderr_silenced():
                     for task in tasks.values():
                         task.close()
 
@@ -511,10 +463,12 @@ def align_face(
             fx, fy = rw / (x1 - x0), rh / (y1 - y0)
             # small pixel q -> photo pixel p = (q + 0.5) / f - 0.5 + offset
             to_photo = np.array([[1 / fx, 0, 0.5 / fx - 0.5 + x0], [0, 1 / fy, 0.5 / fy - 0.5 + y0]])
-            crop = cv2.warpAffine(small, _compose(m, to_photo), (w, h), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REPLICATE)
-            return AlignedFace(crop=crop, matrix=m, template=tpl.name, size=(h, w), face=face,
-                               photo_shape=rgb.shape)
+            crop = cv2.warpAffine(
+                small, _compose(m, to_photo), (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
+            return AlignedFace(
+                crop=crop, matrix=m, template=tpl.name, size=(h, w), face=face, photo_shape=rgb.shape
+            )
     crop = cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return AlignedFace(crop=crop, matrix=m, template=tpl.name, size=(h, w), face=face, photo_shape=rgb.shape)
 
@@ -554,6 +508,35 @@ def align_photo(
 
 
 # --------------------------------------------------------------------------- paste-back
+def move_pixels(
+    image, displacement: np.ndarray, aligned: AlignedFace, *, inplace: bool = False
+) -> np.ndarray:
+    """Warp the photo around a face by a displacement field given in the aligned crop's frame.
+
+    ``displacement`` (h, w, 2), in crop pixels, says where each crop pixel samples from (relative to
+    itself); it is carried over to the photo at the photo's own resolution, so the person's pixels
+    move (e.g. the mouth corners up) without passing through the 128-pixel crop.  Pixels the field
+    does not move, and everything outside the crop, stay bit-identical.
+    """
+    from .enhance import photo_sampling_map, warp_image
+
+    rgb = _as_rgb(image)
+    h, w = aligned.size
+    if np.asarray(displacement).shape != (h, w, 2):
+        raise InvalidParameterError(
+            f"the displacement must have shape {(h, w, 2)}, got {np.shape(displacement)}"
+        )
+    if inplace and not rgb.flags.writeable:
+        raise InvalidParameterError("move_pixels(inplace=True) needs a writable image")
+    out = rgb if inplace else rgb.copy()
+    x0, y0, x1, y1 = _roi_of_crop(_invert_affine(aligned.matrix), (h, w), rgb.shape, pad=2.0)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    sampling = photo_sampling_map(displacement, aligned.matrix, (x0, y0, x1, y1))
+    out[y0:y1, x0:x1] = warp_image(rgb[y0:y1, x0:x1].copy(), sampling)
+    return out
+
+
 def paste_back(
     image, crop_out: np.ndarray, aligned: AlignedFace, *, mode: str = "delta", inplace: bool = False
 ) -> np.ndarray:
@@ -595,8 +578,7 @@ def paste_back(
     m_roi[:, 2] = m[:, 2] + m[:, :2] @ np.array([x0, y0], dtype=np.float64)
     dsize = (x1 - x0, y1 - y0)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    mask = cv2.warpAffine(crop_mask, m_roi, dsize, flags=flags,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    mask = cv2.warpAffine(crop_mask, m_roi, dsize, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if not mask.any():
         return out
     region = out[y0:y1, x0:x1]
@@ -604,8 +586,9 @@ def paste_back(
         delta = crop_out.astype(np.float32) - np.asarray(aligned.crop, dtype=np.float32)
         change = cv2.warpAffine(delta, m_roi, dsize, flags=flags, borderMode=cv2.BORDER_REPLICATE)
     else:
-        moved = cv2.warpAffine(crop_out.astype(np.float32), m_roi, dsize, flags=flags,
-                               borderMode=cv2.BORDER_REPLICATE)
+        moved = cv2.warpAffine(
+            crop_out.astype(np.float32), m_roi, dsize, flags=flags, borderMode=cv2.BORDER_REPLICATE
+        )
         change = cv2.subtract(moved, region, dtype=cv2.CV_32F)
     change *= mask[:, :, None]
     # Saturating, rounding uint8 + float add.  Where the mask is 0 the change is exactly 0, so those

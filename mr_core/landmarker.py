@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._mediapipe import aligned_copy, native_stderr_silenced
 from .errors import InvalidParameterError, ModelFileError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -134,7 +135,6 @@ class Landmarker:
         self.model_path = Path(model_path)
         self._lock = threading.Lock()
         self._task = None
-        self._used = False
         _LIVE.add(self)
 
     def _ensure(self):
@@ -150,10 +150,9 @@ class Landmarker:
                 min_face_presence_confidence=self.min_confidence,
                 output_face_blendshapes=True,
             )
-            from .face import _native_stderr_silenced  # MediaPipe logs its set-up on fd 2
 
             try:
-                with _native_stderr_silenced():
+                with native_stderr_silenced():
                     self._task = vision.FaceLandmarker.create_from_options(options)
             except (RuntimeError, ValueError) as exc:
                 raise ModelFileError(
@@ -173,15 +172,12 @@ class Landmarker:
 
             scale = self.min_size / min(h, w)
             arr = cv2.resize(arr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=arr)
-        from .face import _native_stderr_silenced
-
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=aligned_copy(arr))
         with self._lock:
             task = self._ensure()
-            # MediaPipe logs once, on the first inference: keep that off the terminal.
-            with _native_stderr_silenced(not self._used):
+            # MediaPipe/LiteRT may log on any inference (set-up, memory alignment): keep it off the terminal.
+            with native_stderr_silenced():
                 result = task.detect(image)
-            self._used = True
         if not result.face_landmarks:
             return None
         height, width = arr.shape[:2]
@@ -197,7 +193,6 @@ class Landmarker:
             if self._task is not None:
                 self._task.close()
                 self._task = None
-                self._used = False
 
     def __enter__(self) -> Landmarker:
         return self

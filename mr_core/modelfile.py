@@ -18,6 +18,7 @@ import numpy as np
 
 from .atomic import atomic_write_bytes
 from .errors import InvalidParameterError, ModelFileError
+from .expression import METHODS
 from .model import DTYPES, SCALINGS, MaskedRegression
 
 FORMAT_NAME = "mr-expression"
@@ -47,9 +48,9 @@ _REQUIRED = (
 )
 
 
-def model_metadata(model: MaskedRegression) -> dict[str, str]:
+def model_metadata(model) -> dict[str, str]:
     h, w = model.image_size_
-    return {
+    meta = {
         "format": FORMAT_NAME,
         "format_version": str(FORMAT_VERSION),
         "receptive_field": str(model.receptive_field),
@@ -64,19 +65,28 @@ def model_metadata(model: MaskedRegression) -> dict[str, str]:
         "training_set": str(model.training_set),
         "scaling": model.scaling,
         "n_pairs": str(model.n_pairs_),
+        "method": getattr(model, "method", "mr"),
     }
+    if meta["method"] == "shape-texture":
+        meta.update(
+            texture_sigma=repr(float(model.texture_sigma)),
+            lower_gain=repr(float(model.lower_gain)),
+            deadzone=",".join(repr(float(v)) for v in model.deadzone),
+            mirror="true" if model.mirror else "false",
+        )
+    return meta
 
 
-def save_model(model: MaskedRegression, path: str | os.PathLike) -> Path:
-    """Write ``model`` to ``path`` atomically (temp file + rename); returns the path."""
+def save_model(model, path: str | os.PathLike) -> Path:
+    """Write a MaskedRegression or ShapeTextureModel to ``path`` atomically; returns the path."""
     from safetensors.numpy import save
 
     path = Path(path)
     weights, bias = model.weights_, model.bias_  # raises NotFittedError when unfitted
-    data = save(
-        {"weights": np.ascontiguousarray(weights), "bias": np.ascontiguousarray(bias)},
-        metadata=model_metadata(model),
-    )
+    tensors = {"weights": np.ascontiguousarray(weights), "bias": np.ascontiguousarray(bias)}
+    if getattr(model, "method", "mr") == "shape-texture":
+        tensors["displacement"] = np.ascontiguousarray(model.displacement_, dtype=np.float32)
+    data = save(tensors, metadata=model_metadata(model))
     atomic_write_bytes(path, data)
     return path
 
@@ -159,6 +169,11 @@ def _validate_metadata(path: Path, meta) -> dict[str, str]:
         raise ModelFileError(
             f"{path}: metadata dtype must be one of {', '.join(DTYPES)}, got {meta['dtype']!r}"
         )
+    method = meta.setdefault("method", "mr")
+    if method not in METHODS:
+        raise ModelFileError(f"{path}: metadata method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == "shape-texture":
+        _validate_shape_texture(path, meta)
     if meta["scaling"] not in SCALINGS:
         raise ModelFileError(
             f"{path}: metadata scaling must be one of {', '.join(SCALINGS)}, got {meta['scaling']!r}"
@@ -166,8 +181,25 @@ def _validate_metadata(path: Path, meta) -> dict[str, str]:
     return dict(meta)
 
 
-def load_model(path: str | os.PathLike, backend: str = "numpy") -> MaskedRegression:
-    """Read and validate a model file; returns a fitted :class:`MaskedRegression`."""
+def _validate_shape_texture(path: Path, meta: dict) -> None:
+    for key in ("texture_sigma", "lower_gain", "deadzone", "mirror"):
+        if key not in meta:
+            raise ModelFileError(f"{path}: shape-texture model metadata lacks {key}")
+    try:
+        values = [float(meta["texture_sigma"]), float(meta["lower_gain"])]
+        values += [float(v) for v in meta["deadzone"].split(",")]
+    except ValueError:
+        raise ModelFileError(
+            f"{path}: shape-texture metadata must be numbers (texture_sigma, lower_gain, deadzone)"
+        ) from None
+    if len(values) != 4 or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise ModelFileError(f"{path}: shape-texture metadata must be finite numbers >= 0")
+    if meta["mirror"] not in ("true", "false"):
+        raise ModelFileError(f"{path}: metadata mirror must be true or false, got {meta['mirror']!r}")
+
+
+def load_model(path: str | os.PathLike, backend: str = "numpy"):
+    """Read and validate a model file; returns a fitted model (MaskedRegression or ShapeTextureModel)."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
@@ -178,8 +210,11 @@ def load_model(path: str | os.PathLike, backend: str = "numpy") -> MaskedRegress
         tensors = load(data)
     except (SafetensorError, ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: corrupt or truncated model file ({exc})") from None
-    if set(tensors) != {"weights", "bias"}:
-        raise ModelFileError(f"{path}: expected tensors 'weights' and 'bias', found {sorted(tensors)}")
+    expected = {"weights", "bias"} | ({"displacement"} if meta["method"] == "shape-texture" else set())
+    if set(tensors) != expected:
+        raise ModelFileError(
+            f"{path}: expected tensors {', '.join(sorted(expected))}, found {', '.join(sorted(tensors))}"
+        )
     rf = int(meta["receptive_field"])
     h, w, c = int(meta["image_height"]), int(meta["image_width"]), int(meta["channels"])
     weights, bias = tensors["weights"], tensors["bias"]
@@ -192,6 +227,8 @@ def load_model(path: str | os.PathLike, backend: str = "numpy") -> MaskedRegress
         raise ModelFileError(f"{path}: tensors are {weights.dtype}, metadata says {meta['dtype']}")
     if not (np.isfinite(weights).all() and np.isfinite(bias).all()):
         raise ModelFileError(f"{path}: the model's weights contain NaN or infinite values")
+    if meta["method"] == "shape-texture":
+        return _load_shape_texture(path, meta, tensors, backend)
     model = MaskedRegression(
         receptive_field=rf,
         lam=float(meta["lam"]),
@@ -204,6 +241,40 @@ def load_model(path: str | os.PathLike, backend: str = "numpy") -> MaskedRegress
         scaling=meta["scaling"],
     )
     model._set_solution(weights, bias, int(meta["n_pairs"]))
+    return model
+
+
+def _load_shape_texture(path: Path, meta: dict, tensors: dict, backend: str):
+    from .expression import ShapeTextureModel
+
+    h, w = int(meta["image_height"]), int(meta["image_width"])
+    disp = tensors["displacement"]
+    if disp.shape != (h, w, 2) or disp.dtype != np.float32 or not np.isfinite(disp).all():
+        raise ModelFileError(f"{path}: the displacement tensor must be finite float32 of shape {(h, w, 2)}")
+    if meta["scaling"] != "unit" or int(meta["channels"]) != 3 or not meta["template"]:
+        raise ModelFileError(f"{path}: a shape-texture model must be RGB, /255-scaled and name its template")
+    model = ShapeTextureModel(
+        receptive_field=int(meta["receptive_field"]),
+        lam=float(meta["lam"]),
+        backend=backend,
+        dtype=meta["dtype"],
+        texture_sigma=float(meta["texture_sigma"]),
+        lower_gain=float(meta["lower_gain"]),
+        deadzone=tuple(float(v) for v in meta["deadzone"].split(",")),
+        mirror=meta["mirror"] == "true",
+        source=meta["source"],
+        target=meta["target"],
+        template=meta["template"],
+        training_set=meta["training_set"],
+    )
+    texture = MaskedRegression(
+        receptive_field=model.receptive_field, lam=model.lam, backend=backend, dtype=meta["dtype"],
+        source=model.source, target=model.target, template=model.template, training_set=model.training_set,
+    )  # fmt: skip
+    n_texture = int(meta["n_pairs"]) * (2 if model.mirror else 1)
+    texture._set_solution(tensors["weights"], tensors["bias"], n_texture)
+    model.texture_ = texture
+    model.displacement_ = disp
     return model
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import FaceError, InvalidParameterError
+from .expression import edit_crops
 from .face import (
     DEFAULT_TEMPLATE,
     MIN_EYE_DISTANCE,
@@ -20,6 +21,7 @@ from .face import (
     align_face,
     default_detector,
     get_template,
+    move_pixels,
     paste_back,
 )
 
@@ -27,8 +29,6 @@ __all__ = ["MAX_INTENSITY", "FaceResult", "SynthesisResult", "check_model_templa
 
 #: Largest accepted intensity (1 is the model's own prediction; above extrapolates).
 MAX_INTENSITY = 1.5
-
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 @dataclass
@@ -67,31 +67,12 @@ def _check_intensity(intensity) -> float:
     try:
         a = float(intensity)
     except (TypeError, ValueError):
-        raise InvalidParameterError(f"intensity must be a number in [0, {MAX_INTENSITY}], not {intensity!r}") from None
+        raise InvalidParameterError(
+            f"intensity must be a number in [0, {MAX_INTENSITY}], not {intensity!r}"
+        ) from None
     if not 0.0 <= a <= MAX_INTENSITY:
         raise InvalidParameterError(f"intensity must be in [0, {MAX_INTENSITY}], not {intensity!r}")
     return a
-
-
-def _predict_crops(model, crops: np.ndarray, intensity: float) -> np.ndarray:
-    """uint8 crops (n, h, w, 3) -> edited uint8 crops, ``x + a (MR(x) - x)`` in the model's space."""
-    x = crops.astype(np.float32) / np.float32(255.0)  # (n, h, w, 3) in [0, 1]
-    channels = int(getattr(model, "channels_", 3))
-    if channels == 1:
-        inp = (x @ _LUMA)[..., None]  # luma, (n, h, w, 1)
-    else:
-        inp = x
-    scaling = getattr(model, "scaling", "unit")
-    if scaling == "minmax":
-        lo = inp.min(axis=(1, 2, 3), keepdims=True)
-        hi = inp.max(axis=(1, 2, 3), keepdims=True)
-        span = np.where(hi > lo, hi - lo, np.float32(1.0))
-        pred = np.asarray(model.predict((inp - lo) / span), dtype=np.float32) * span + lo
-    else:
-        pred = np.asarray(model.predict(inp), dtype=np.float32)
-    change = intensity * (pred - inp)  # for gray models the luma change is applied to R, G and B
-    out = np.clip(x + change, 0.0, 1.0)
-    return np.rint(out * 255.0).astype(np.uint8)
 
 
 def synthesize(
@@ -121,7 +102,9 @@ def synthesize(
     label = name or getattr(image, "name", None) or "the photo"
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InvalidParameterError(f"{label}: expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
+        raise InvalidParameterError(
+            f"{label}: expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}"
+        )
     size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
 
     det = detector if detector is not None else default_detector()
@@ -149,14 +132,25 @@ def synthesize(
 
     aligned = [align_face(rgb, face, template=tpl, size=size) for face in usable]
     crops_in = np.stack([al.crop for al in aligned])
-    crops_out = crops_in.copy() if a == 0.0 else _predict_crops(model, crops_in, a)
-
     out = rgb.copy()
+    if a == 0.0:
+        crops_out = crops_in.copy()
+    else:
+        edit = edit_crops(model, crops_in, a)
+        crops_out = edit.crops
+        # Pixels move in the photo itself (full resolution); the colour change is added on top.
+        texture = np.rint(np.clip(crops_in / np.float32(255.0) + edit.change, 0.0, 1.0) * 255.0).astype(
+            np.uint8
+        )
+        for al, tex in zip(aligned, texture, strict=True):
+            if edit.motion is not None:
+                move_pixels(out, edit.motion, al, inplace=True)
+            paste_back(out, tex, al, inplace=True)
     results = []
-    for al, face, c_in, c_out in zip(aligned, usable, crops_in, crops_out, strict=True):
-        if a != 0.0:
-            paste_back(out, c_out, al, inplace=True)
+    for face, c_in, c_out in zip(usable, crops_in, crops_out, strict=True):
         results.append(
-            FaceResult(box=face.box, crop_in=c_in, crop_out=c_out, score=face.score, eye_distance=face.eye_distance)
+            FaceResult(
+                box=face.box, crop_in=c_in, crop_out=c_out, score=face.score, eye_distance=face.eye_distance
+            )
         )
     return SynthesisResult(image=out, alpha=alpha, faces=results, skipped=skipped, name=label)

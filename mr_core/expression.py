@@ -1,0 +1,279 @@
+"""Expression models and the one function that edits aligned face crops with them.
+
+Two methods, both local linear models at heart:
+
+* ``"mr"`` — the paper's masked regression (:class:`~mr_core.model.MaskedRegression`): every
+  output pixel is a ridge regression on a window of input pixels.  Exact reference.
+* ``"shape-texture"`` — :class:`ShapeTextureModel`, shape and texture separated as in active
+  appearance models.  The *shape* part is one fixed warp of the aligned crop, the mean motion of the
+  478 FaceLandmarker points from the source to the target expression (mouth corners up, cheeks
+  raised), drawn in the alignment template's frame, so synthesis needs no landmarks.  The *texture*
+  part is a masked regression trained on the residual ``target - warped source`` (teeth, shading)
+  with mirrored pairs; its output is smoothed so that only the change, never the person's own
+  detail, is low-pass.  Warping moves the person's own pixels, which keeps the face sharp.
+
+:func:`edit_crops` applies either to aligned uint8 crops; the photo pipeline, the evaluation and the
+demo all go through it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import enhance
+from .errors import DataError, InvalidParameterError, NotFittedError
+from .model import MaskedRegression
+
+METHODS = ("mr", "shape-texture")
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+class ShapeTextureModel:
+    """A fixed expression warp plus a residual masked-regression texture change.
+
+    Parameters
+    ----------
+    receptive_field, lam, backend, dtype
+        Settings of the texture :class:`~mr_core.model.MaskedRegression`.
+    texture_sigma : float >= 0
+        Gaussian blur (crop pixels) of the predicted texture change.
+    lower_gain : float
+        Factor on the mean landmark motion below the template's nose tip (the lower face).
+    deadzone : (low, high)
+        Mean motions below ``low`` pixels are dropped (smoothly up to ``high``): the parts of the face
+        the expression hardly moves are copied exactly, not resampled.
+    mirror : bool
+        Also train the texture on the left-right mirrored pairs.
+    source, target, template, training_set
+        Stored in model files; ``template`` must name the alignment template of the crops.
+    """
+
+    method = "shape-texture"
+    scaling = "unit"
+
+    def __init__(
+        self,
+        receptive_field: int = 3,
+        lam: float = 0.4,
+        backend: str = "numpy",
+        dtype: str = "float32",
+        *,
+        texture_sigma: float = 2.0,
+        lower_gain: float = 1.2,
+        deadzone: tuple[float, float] = (0.25, 0.75),
+        mirror: bool = True,
+        source: str = "neutral",
+        target: str = "smiling",
+        template: str | None = None,
+        training_set: str = "",
+    ):
+        self.receptive_field = receptive_field
+        self.lam = lam
+        self.backend = backend
+        self.dtype = dtype
+        self.texture_sigma = texture_sigma
+        self.lower_gain = lower_gain
+        self.deadzone = deadzone
+        self.mirror = mirror
+        self.source = source
+        self.target = target
+        self.template = template
+        self.training_set = training_set
+
+    # ------------------------------------------------------------------ training
+    def _check_params(self) -> None:
+        for name in ("texture_sigma", "lower_gain"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
+                raise InvalidParameterError(f"{name} must be a finite number >= 0, got {v!r}")
+        low, high = self.deadzone
+        if not (0 <= low <= high < math.inf):
+            raise InvalidParameterError(
+                f"deadzone must be (low, high) with 0 <= low <= high, got {self.deadzone!r}"
+            )
+        if self.template is None:
+            raise InvalidParameterError(
+                "template is required: the warp is drawn in the alignment template's frame"
+            )
+
+    def fit_shape(self, source_landmarks, target_landmarks, image_size: tuple[int, int]) -> ShapeTextureModel:
+        """Learn the expression warp from (n, k, 2) landmark sets of aligned training crops (pixels)."""
+        from .face import get_template
+
+        self._check_params()
+        h, w = (int(v) for v in image_size)
+        nose_y = get_template(self.template).points[2][1] * h
+        flow = enhance.expression_flow_map(
+            source_landmarks,
+            target_landmarks,
+            (h, w),
+            axis_x=w / 2,
+            lower_gain=float(self.lower_gain),
+            lower_from=nose_y,
+            deadzone=tuple(float(v) for v in self.deadzone),
+        )
+        self.displacement_ = (flow - enhance.identity_map((h, w))).astype(np.float32)
+        self.texture_ = MaskedRegression(
+            self.receptive_field,
+            self.lam,
+            backend=self.backend,
+            dtype=self.dtype,
+            source=self.source,
+            target=self.target,
+            template=self.template,
+            training_set=self.training_set,
+        )
+        self.n_shape_pairs_ = int(np.asarray(source_landmarks).shape[0])
+        return self
+
+    def partial_fit(self, X, Y) -> ShapeTextureModel:
+        """Add crop pairs (n, h, w, 3) in [0, 1] to the texture model (after :meth:`fit_shape`)."""
+        if getattr(self, "displacement_", None) is None:
+            raise NotFittedError("call fit_shape() with the training landmarks before partial_fit()")
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 4 or X.shape[1:3] != self.displacement_.shape[:2] or X.shape[3] != 3:
+            raise DataError(
+                f"X must be RGB crops of {self.displacement_.shape[0]}x{self.displacement_.shape[1]}, "
+                f"got shape {X.shape}"
+            )
+        flow = enhance.identity_map(X.shape[1:3]) + self.displacement_
+        axis = X.shape[2] / 2 if self.mirror else None
+        A, D = enhance.texture_pairs(X, Y, flow, mirror_axis=axis)
+        self.texture_.partial_fit(A, D)
+        return self
+
+    def fit(self, X, Y, source_landmarks, target_landmarks) -> ShapeTextureModel:
+        """Learn the warp from the landmarks and the texture change from the crops."""
+        X = np.asarray(X, dtype=np.float32)
+        self.fit_shape(source_landmarks, target_landmarks, X.shape[1:3])
+        return self.partial_fit(X, Y)
+
+    # ------------------------------------------------------------------ learned attributes
+    def _texture(self) -> MaskedRegression:
+        tex = getattr(self, "texture_", None)
+        if tex is None or not tex.is_fitted():
+            raise NotFittedError("this ShapeTextureModel is not fitted yet: call fit() or load() first")
+        return tex
+
+    @property
+    def image_size_(self) -> tuple[int, int]:
+        return self._texture().image_size_
+
+    @property
+    def channels_(self) -> int:
+        return self._texture().channels_
+
+    @property
+    def n_pairs_(self) -> int:
+        n = self._texture().n_pairs_
+        return n // 2 if self.mirror else n
+
+    @property
+    def weights_(self) -> np.ndarray:
+        """Weight maps of the texture model (rf*rf, h, w, 3)."""
+        return self._texture().weights_
+
+    @property
+    def bias_(self) -> np.ndarray:
+        return self._texture().bias_
+
+    def is_fitted(self) -> bool:
+        tex = getattr(self, "texture_", None)
+        return tex is not None and tex.is_fitted()
+
+    # ------------------------------------------------------------------ synthesis
+    def edit(self, x: np.ndarray, intensity: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """One float crop (h, w, 3) in [0, 1] -> (warped crop, texture change), both float32.
+
+        The edited crop is ``warped + change``; the motion of the warp is ``intensity * displacement_``.
+        """
+        tex = self._texture()
+        flow = enhance.identity_map(self.displacement_.shape[:2]) + np.float32(intensity) * self.displacement_
+        warped = enhance.warp_image(np.asarray(x, dtype=np.float32), flow)
+        change = np.float32(intensity) * enhance.lowpass(tex.predict(warped), self.texture_sigma)
+        return warped, change.astype(np.float32)
+
+    def predict(self, X) -> np.ndarray:
+        """Edited crops at intensity 1: (n, h, w, 3) or (h, w, 3) float in [0, 1] -> same shape (not clipped)."""
+        X = np.asarray(X, dtype=np.float32)
+        single = X.ndim == 3
+        out = np.stack([sum(self.edit(x)) for x in (X[None] if single else X)])
+        return out[0] if single else out
+
+    # ------------------------------------------------------------------ files
+    def save(self, path) -> None:
+        from .modelfile import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path, backend: str = "numpy"):
+        from .modelfile import load_model
+
+        return load_model(path, backend=backend)
+
+    def __repr__(self) -> str:
+        return (
+            f"ShapeTextureModel(receptive_field={self.receptive_field!r}, lam={self.lam!r}, "
+            f"texture_sigma={self.texture_sigma!r}, lower_gain={self.lower_gain!r}, source={self.source!r}, "
+            f"target={self.target!r})"
+        )
+
+
+# ---------------------------------------------------------------------------------------- editing
+@dataclass
+class CropEdit:
+    """The result of :func:`edit_crops`.
+
+    ``crops``: edited uint8 crops (n, h, w, 3).  ``change``: float32 (n, h, w, 3), what to add after
+    the motion (in [0, 1] units).  ``motion``: the crop-frame displacement (h, w, 2) the edit moves
+    pixels by (already scaled by the intensity), or ``None`` for models that only change colours.
+    """
+
+    crops: np.ndarray
+    change: np.ndarray
+    motion: np.ndarray | None
+
+
+def method_of(model) -> str:
+    return getattr(model, "method", "mr")
+
+
+def edit_crops(model, crops: np.ndarray, intensity: float = 1.0) -> CropEdit:
+    """Apply ``model`` to aligned uint8 RGB crops (n, h, w, 3) at an intensity (0 leaves them unchanged).
+
+    Plain MR: ``x + a (MR(x) - x)`` in the model's space; gray models change the luma of all three
+    channels, ``scaling="minmax"`` models see each crop min-max normalised and their output is mapped
+    back.  Shape-texture models warp the crop by ``a`` times their motion and add ``a`` times the
+    smoothed texture change.
+    """
+    crops = np.asarray(crops)
+    if crops.ndim != 4 or crops.shape[3] != 3 or crops.dtype != np.uint8:
+        raise InvalidParameterError(f"crops must be uint8 (n, h, w, 3), got {crops.dtype} {crops.shape}")
+    a = float(intensity)
+    x = crops.astype(np.float32) / np.float32(255.0)
+    if method_of(model) == "shape-texture":
+        pairs = [model.edit(xi, a) for xi in x]
+        warped = np.stack([p[0] for p in pairs])
+        change = np.stack([p[1] for p in pairs])
+        out = warped + change
+        motion = np.float32(a) * model.displacement_
+    else:
+        inp = (x @ _LUMA)[..., None] if int(model.channels_) == 1 else x
+        if model.scaling == "minmax":
+            lo = inp.min(axis=(1, 2, 3), keepdims=True)
+            hi = inp.max(axis=(1, 2, 3), keepdims=True)
+            span = np.where(hi > lo, hi - lo, np.float32(1.0))
+            pred = np.asarray(model.predict((inp - lo) / span), dtype=np.float32) * span + lo
+        else:
+            pred = np.asarray(model.predict(inp), dtype=np.float32)
+        change = np.float32(a) * (pred - inp)  # a gray model's luma change goes to R, G and B alike
+        out = x + change
+        motion = None
+    edited = np.rint(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return CropEdit(crops=edited, change=change.astype(np.float32), motion=motion)
