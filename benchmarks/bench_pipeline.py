@@ -2,8 +2,9 @@
 
 Usage::
 
-    python benchmarks/bench_pipeline.py                       # a small model trained on the spot
-    python benchmarks/bench_pipeline.py --model models/smile.safetensors --repeat 50
+    python benchmarks/bench_pipeline.py                       # the shipped models/smile.safetensors
+    python benchmarks/bench_pipeline.py --model models/smile-paper.safetensors --repeat 50
+    python benchmarks/bench_pipeline.py --model small         # a small MR model trained on the spot
 
 Two photos are timed: a 512 x 512 London photo and a 4000 x 3000 photo made from it (the face
 upscaled to about 1500 px, as in a phone picture).  Needs ``../shared/data`` (the London set).
@@ -24,10 +25,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mr_core import MaskedRegression  # noqa: E402
-from mr_core.face import DEFAULT_TEMPLATE, FaceDetector, align_face, align_photo, paste_back  # noqa: E402
+from mr_core import MaskedRegression, load_model  # noqa: E402
+from mr_core.expression import edit_crops  # noqa: E402
+from mr_core.face import DEFAULT_TEMPLATE, FaceDetector, align_face, align_photo, move_pixels, paste_back  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
-from mr_core.synthesis import _predict_crops, synthesize  # noqa: E402
+from mr_core.modelfile import MODELS_DIR  # noqa: E402
+from mr_core.synthesis import synthesize  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -40,8 +43,9 @@ def small_model(detector: FaceDetector, pairs: int = 20) -> MaskedRegression:
 
 
 def bench(rgb: np.ndarray, model, detector: FaceDetector, repeat: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {"detect": [], "align": [], "predict": [], "paste": [], "total": [],
-                                     "synthesize()": []}
+    times: dict[str, list[float]] = {
+        "detect": [], "align": [], "edit": [], "paste": [], "total": [], "synthesize()": []
+    }  # fmt: skip
     size = tuple(model.image_size_)
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -49,9 +53,13 @@ def bench(rgb: np.ndarray, model, detector: FaceDetector, repeat: int) -> dict[s
         t1 = time.perf_counter()
         aligned = align_face(rgb, face, size=size)
         t2 = time.perf_counter()
-        crop_out = _predict_crops(model, aligned.crop[None], 1.0)[0]
+        edit = edit_crops(model, aligned.crop[None], 1.0)
         t3 = time.perf_counter()
-        paste_back(rgb, crop_out, aligned)
+        out = rgb.copy()
+        if edit.motion is not None:
+            move_pixels(out, edit.motion, aligned, inplace=True)
+        texture = np.rint(np.clip(aligned.crop / 255.0 + edit.change[0], 0, 1) * 255).astype(np.uint8)
+        paste_back(out, texture, aligned, inplace=True)
         t4 = time.perf_counter()
         synthesize(rgb, model, 1.0, detector=detector)
         t5 = time.perf_counter()
@@ -62,7 +70,11 @@ def bench(rgb: np.ndarray, model, detector: FaceDetector, repeat: int) -> dict[s
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="model file (default: a small model trained on 20 London pairs)")
+    parser.add_argument(
+        "--model",
+        default=str(MODELS_DIR / "smile.safetensors"),
+        help="model file (default: the shipped smile model); 'small': an MR model trained on 20 London pairs",
+    )
     parser.add_argument("--backend", default="numpy")
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
@@ -70,16 +82,22 @@ def main() -> int:
         print(f"{DATA} not found: the benchmark needs the London set", file=sys.stderr)
         return 2
     with FaceDetector() as detector:
-        model = MaskedRegression.load(args.model, backend=args.backend) if args.model else small_model(detector)
+        model = (
+            small_model(detector) if args.model == "small" else load_model(args.model, backend=args.backend)
+        )
         photo = read_image(sorted((DATA / "london" / "neutral").glob("*.jpg"))[-1]).rgb
         big = np.full((3000, 4000, 3), 110, np.uint8)
         big[:, 500:3500] = cv2.resize(photo, (3000, 3000), interpolation=cv2.INTER_CUBIC)
         for rgb in (photo, big):  # warm up
             bench(rgb, model, detector, 2)
-        print(f"model {model.image_size_[0]}x{model.image_size_[1]}x{model.channels_}, backend {args.backend}, "
-              f"median of {args.repeat} runs (ms)")
-        header = f"{'photo':>10} " + " ".join(f"{k:>13}" for k in ("detect", "align", "predict", "paste", "total",
-                                                                  "synthesize()"))
+        method = getattr(model, "method", "mr")
+        print(
+            f"model {method} {model.image_size_[0]}x{model.image_size_[1]}x{model.channels_}, backend {args.backend}, "
+            f"median of {args.repeat} runs (ms)"
+        )
+        header = f"{'photo':>10} " + " ".join(
+            f"{k:>13}" for k in ("detect", "align", "edit crop", "move+paste", "total", "synthesize()")
+        )
         print(header)
         for label, rgb in (("512x512", photo), ("4000x3000", big)):
             med = bench(rgb, model, detector, args.repeat)

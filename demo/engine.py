@@ -64,7 +64,13 @@ class ModelEntry:
     def label(self) -> str:
         """What the expression menu shows, e.g. ``smile — neutral → smiling, 90 pairs``."""
         pairs = f"{self.n_pairs} pair" + ("" if self.n_pairs == 1 else "s")
-        return f"{self.name} — {self.source} → {self.target}, {pairs}"
+        return f"{self.name} — {self.source} → {self.target}, {pairs}, {self.method_label}"
+
+    @property
+    def method_label(self) -> str:
+        if self.metadata.get("method") == "shape-texture":
+            return "shape + texture"
+        return "paper MR"
 
     def describe(self) -> str:
         """One paragraph of Markdown about the model (for the "how it works" panel)."""
@@ -75,6 +81,14 @@ class ModelEntry:
             f"**{self.name}**: {self.source} → {self.target}, learned from {self.n_pairs} photo pairs"
             + (f" ({self.training_set})" if self.training_set else "")
             + ".",
+            (
+                "Method: **shape + texture** — a fixed warp learned from 478 face landmarks moves the "
+                "person's own pixels (mouth corners, cheeks), then a masked regression on the warped face "
+                f"adds the change of colour (teeth, shading), blurred by σ = {float(m['texture_sigma']):g} px."
+                if m.get("method") == "shape-texture"
+                else "Method: **masked linear regression** as in the paper: every output pixel is a ridge "
+                "regression on the window of input pixels around it."
+            ),
             f"Receptive field {rf}×{rf}, ridge λ = {float(m['lam']):g}, "
             f"{m['image_width']}×{m['image_height']} {chans} face crops"
             + (f" aligned with template `{m['template']}`" if m.get("template") else "")
@@ -119,11 +133,13 @@ class ModelCatalog:
         return list(self.entries)
 
     def default(self) -> str | None:
-        """The model offered first: one that starts from a neutral face (what most photos show)."""
-        for entry in self.entries.values():
-            if entry.source == "neutral":
-                return entry.name
-        return next(iter(self.entries), None)
+        """The model offered first: one that starts from a neutral face (what most photos show),
+        the shape-texture method before the paper's MR."""
+        ranked = sorted(
+            self.entries.values(),
+            key=lambda e: (e.source != "neutral", e.metadata.get("method") != "shape-texture", e.name),
+        )
+        return ranked[0].name if ranked else None
 
     def choices(self) -> list[tuple[str, str]]:
         """(label, short name) pairs for a menu."""

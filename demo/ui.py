@@ -167,6 +167,7 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                 model.bias_,
                 model.receptive_field,
                 title=f"What '{entry.name}' learned ({entry.source} → {entry.target})",
+                motion=getattr(model, "displacement_", None),
             )
             with picture_lock:
                 picture_cache[entry.name] = picture

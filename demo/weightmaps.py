@@ -37,14 +37,37 @@ def neighbour_mosaic(weights: np.ndarray, rf: int, show: int = 3, gap: int = 3) 
     return out
 
 
+def _draw_motion(fig, ax, motion: np.ndarray, step: int = 8) -> None:
+    length = np.hypot(motion[..., 0], motion[..., 1])
+    im = ax.imshow(length, cmap="magma", interpolation="nearest")
+    h, w = length.shape
+    yy, xx = np.mgrid[step // 2 : h : step, step // 2 : w : step]
+    d = motion[step // 2 : h : step, step // 2 : w : step]
+    moving = np.hypot(d[..., 0], d[..., 1]) > 0.1
+    # a pixel takes its colour from (x + dx, y + dy): the content moves by -d
+    ax.quiver(
+        xx[moving], yy[moving], -d[..., 0][moving], d[..., 1][moving], color="cyan", scale=None, width=0.006
+    )
+    ax.set_title("learned motion (pixels)", fontsize=11)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.colorbar(im, ax=ax, shrink=0.8)
+
+
 def _limit(a: np.ndarray, q: float = 99.5) -> float:
     finite = np.abs(a[np.isfinite(a)])
     v = float(np.percentile(finite, q)) if finite.size else 1.0
     return v if v > 0 else 1.0
 
 
-def render_weight_maps(weights: np.ndarray, bias: np.ndarray, rf: int, title: str = "") -> np.ndarray:
-    """An RGB uint8 picture: centre weight, sum of the weights, bias and the central 3x3 neighbour weights."""
+def render_weight_maps(
+    weights: np.ndarray, bias: np.ndarray, rf: int, title: str = "", motion: np.ndarray | None = None
+) -> np.ndarray:
+    """An RGB uint8 picture: centre weight, sum of the weights, bias and the central 3x3 neighbour weights.
+
+    ``motion`` (h, w, 2), for shape-texture models: the learned expression warp, drawn first as the
+    length of each pixel's motion with arrows (where each pixel takes its colour from).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from PIL import Image
@@ -56,9 +79,12 @@ def render_weight_maps(weights: np.ndarray, bias: np.ndarray, rf: int, title: st
     mosaic = neighbour_mosaic(weights, rf)
     show = min(3, rf)
     with _render_lock:
-        fig = Figure(figsize=(15, 4.2), dpi=100, layout="constrained")
+        n = 4 if motion is None else 5
+        fig = Figure(figsize=(15 if motion is None else 18.5, 4.2), dpi=100, layout="constrained")
         FigureCanvasAgg(fig)
-        axes = fig.subplots(1, 4, width_ratios=[1, 1, 1, 1.2])
+        axes = list(fig.subplots(1, n, width_ratios=[1] * (n - 1) + [1.2]))
+        if motion is not None:
+            _draw_motion(fig, axes.pop(0), np.asarray(motion, dtype=np.float32))
         panels = [
             (centre, "centre weight", "viridis", None),
             (total, f"sum of the {rf * rf} weights", "viridis", None),

@@ -309,17 +309,11 @@ def evaluate_crops(
     out = predict_crop(model, crop_in)
     x_in = _to_float(crop_in)
     x_tgt = _to_float(crop_target)
-    if out.shape[2] == 1:
-        from .data import to_gray
-
-        x_in_m, x_tgt_m = _to_float(to_gray(crop_in)), _to_float(to_gray(crop_target))
-    else:
-        x_in_m, x_tgt_m = x_in, x_tgt
     out_clipped = np.clip(out, 0.0, 1.0)
-    res.psnr = metrics.psnr(out_clipped, x_tgt_m)
-    res.ssim = metrics.ssim(out_clipped, x_tgt_m)
-    res.sharpness = sharpness_ratio(out_clipped, x_in_m)
-    crop_out = as_rgb(_to_uint8(out_clipped))
+    res.psnr = metrics.psnr(out_clipped, x_tgt)
+    res.ssim = metrics.ssim(out_clipped, x_tgt)
+    res.sharpness = sharpness_ratio(out_clipped, x_in)
+    crop_out = _to_uint8(out_clipped)
     res.crops = (crop_in, crop_out, crop_target)
 
     analyses: dict[str, FaceAnalysis | None] = {}
@@ -338,7 +332,7 @@ def evaluate_crops(
         if a_in is not None:
             box = eye_box(a_in.landmarks, crop_in.shape[:2])
             if box is not None:
-                res.eye_ssim = eye_similarity(out_clipped, x_in_m, box)
+                res.eye_ssim = eye_similarity(out_clipped, x_in, box)
     return res
 
 

@@ -255,7 +255,7 @@ def test_catalog_labels_and_backends(models_dir):
     labels = dict((v, k) for k, v in catalog.choices())
     assert set(labels) == {"neutral", "smile"}
     assert labels["smile"].startswith("smile — neutral → smiling, ")
-    assert labels["smile"].endswith(" pairs")
+    assert labels["smile"].endswith(" pairs, paper MR")
     choices = dict((v, k) for k, v in backend_choices())
     assert choices["numpy"].startswith("CPU")
 
@@ -304,3 +304,20 @@ def test_example_photos_have_a_face(tmp_path):
     with FaceDetector() as det:
         for p in paths:
             assert len(det.detect(read_image(p).rgb)) == 1, p
+
+
+def test_shipped_models_in_the_demo_menu_and_how_it_works_panel():
+    from mr_core.modelfile import MODELS_DIR
+
+    catalog = ModelCatalog(MODELS_DIR)
+    if "smile" not in catalog.entries:
+        pytest.skip("models/smile.safetensors is not shipped yet")
+    labels = dict((v, k) for k, v in catalog.choices())
+    assert catalog.default() == "smile"
+    assert labels["smile"] == "smile — neutral → smiling, 90 pairs, shape + texture"
+    assert labels["smile-paper"].endswith("paper MR")
+    assert "shape + texture" in catalog.entry("smile").describe()
+    model = catalog.model("smile")
+    plain = render_weight_maps(model.weights_, model.bias_, model.receptive_field)
+    with_motion = render_weight_maps(model.weights_, model.bias_, model.receptive_field, motion=model.displacement_)
+    assert with_motion.shape[1] > plain.shape[1]  # the learned-motion panel is added

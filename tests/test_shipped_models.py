@@ -14,7 +14,12 @@ from mr_core.imageio import read_image
 from mr_core.modelfile import read_metadata
 from mr_core.synthesis import synthesize
 
-EXPECTED = {"smile": ("neutral", "smiling"), "neutral": ("smiling", "neutral")}
+EXPECTED = {
+    "smile": ("neutral", "smiling"),
+    "neutral": ("smiling", "neutral"),
+    "smile-paper": ("neutral", "smiling"),
+}
+METHOD = {"smile": "shape-texture", "neutral": "shape-texture", "smile-paper": "mr"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -25,6 +30,7 @@ def test_shipped_model_loads_with_the_metadata_the_app_needs(name):
     assert (meta["source"], meta["target"]) == EXPECTED[name]
     assert meta["template"] == DEFAULT_TEMPLATE
     assert "London" in meta["training_set"] and int(meta["n_pairs"]) == 90
+    assert meta["method"] == METHOD[name]
     model = load_model(models[name])
     assert model.image_size_ == (128, 128) and model.channels_ == 3
     assert models[name].stat().st_size < 20 * 2**20  # small enough to live in the repository
