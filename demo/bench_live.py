@@ -61,6 +61,9 @@ def main(argv=None) -> int:
     if args.model:
         path = Path(args.model)
         catalog, expression = ModelCatalog(path.parent), path.stem
+        if expression not in catalog.entries:
+            print(f"{path}: not a readable model file", file=sys.stderr)
+            return 2
     else:
         catalog = ModelCatalog()
         if not catalog.names:
