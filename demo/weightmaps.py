@@ -44,11 +44,13 @@ def _draw_motion(fig, ax, motion: np.ndarray, step: int = 8) -> None:
     yy, xx = np.mgrid[step // 2 : h : step, step // 2 : w : step]
     d = motion[step // 2 : h : step, step // 2 : w : step]
     moving = np.hypot(d[..., 0], d[..., 1]) > 0.1
-    # a pixel takes its colour from (x + dx, y + dy): the content moves by -d
+    # a pixel takes its colour from (x + dx, y + dy): the content moves by -d (arrows in image
+    # coordinates, drawn 3 times longer than the motion)
     ax.quiver(
-        xx[moving], yy[moving], -d[..., 0][moving], d[..., 1][moving], color="cyan", scale=None, width=0.006
-    )
-    ax.set_title("learned motion (pixels)", fontsize=11)
+        xx[moving], yy[moving], -d[..., 0][moving], -d[..., 1][moving],
+        color="cyan", angles="xy", scale_units="xy", scale=1 / 3, width=0.006,
+    )  # fmt: skip
+    ax.set_title("learned motion (pixels; arrows x3)", fontsize=11)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.colorbar(im, ax=ax, shrink=0.8)
