@@ -176,15 +176,7 @@ def _new_model(args, source: str, target: str, template: str | None):
         template=template,
         training_set=args.training_set or "",
     )
-    if args.method == "shape-texture":
-        if not args.align:
-            raise InvalidParameterError(
-                "--method shape-texture needs --align: its warp is drawn in the template's frame"
-            )
-        if args.input_ch != 3 or (args.scaling or "unit") != "unit":
-            raise InvalidParameterError(
-                "--method shape-texture works on RGB crops scaled by /255 (--input_ch 3)"
-            )
+    if args.method == "shape-texture":  # its argument combinations are checked by _check_method
         model = ShapeTextureModel(
             **common, texture_sigma=args.texture_sigma, lower_gain=args.lower_gain, mirror=not args.no_mirror
         )
