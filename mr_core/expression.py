@@ -11,6 +11,11 @@ Two methods, both local linear models at heart:
   part is a masked regression trained on the residual ``target - warped source`` (teeth, shading)
   with mirrored pairs; its output is smoothed so that only the change, never the person's own
   detail, is low-pass.  Warping moves the person's own pixels, which keeps the face sharp.
+  With ``photometric=True`` (new models) the texture part works in canonical lighting: every warped
+  crop is mapped, per channel, from its own mean and standard deviation over the face ellipse to the
+  training set's, and the predicted change is scaled back by the crop's standard deviation over the
+  canonical one (at most 1) — a dim, low-contrast or warm-lit face gets a proportionally smaller,
+  correctly tinted change instead of the bright studio change of the training photos.
 
 :func:`edit_crops` applies either to aligned uint8 crops; the photo pipeline, the evaluation and the
 demo all go through it.
@@ -32,6 +37,40 @@ METHODS = ("mr", "shape-texture")
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
+#: Floor of the per-channel standard deviation of a face region (a flat crop is not amplified).
+MIN_FACE_STD = 0.01
+
+
+def face_statistics(crops, weights) -> tuple[np.ndarray, np.ndarray]:
+    """Per-crop, per-channel weighted mean and standard deviation over a face region.
+
+    ``crops``: (n, h, w, c) or (h, w, c) float; ``weights``: (h, w) non-negative (e.g. the template's
+    face mask).  Returns two float32 arrays of shape (n, c) (or (c,)); the standard deviation is at
+    least :data:`MIN_FACE_STD`.
+    """
+    x = np.asarray(crops, dtype=np.float32)
+    single = x.ndim == 3
+    x = x[None] if single else x
+    wgt = np.asarray(weights, dtype=np.float32)
+    if x.ndim != 4 or wgt.shape != x.shape[1:3] or not float(wgt.sum()) > 0:
+        raise DataError(
+            f"need crops (n, h, w, c) and weights (h, w) with a positive sum, got {x.shape}, {wgt.shape}"
+        )
+    wgt = wgt / wgt.sum()
+    mean = np.einsum("nhwc,hw->nc", x, wgt)
+    var = np.einsum("nhwc,hw->nc", (x - mean[:, None, None, :]) ** 2, wgt)
+    std = np.maximum(np.sqrt(np.maximum(var, 0.0)), np.float32(MIN_FACE_STD)).astype(np.float32)
+    mean = mean.astype(np.float32)
+    return (mean[0], std[0]) if single else (mean, std)
+
+
+def to_canonical(x, mean, std, canonical_mean, canonical_std) -> np.ndarray:
+    """Map crops with face statistics ``(mean, std)`` (per crop and channel) to the canonical ones."""
+    x = np.asarray(x, dtype=np.float32)
+    mean, std = (np.asarray(v, dtype=np.float32)[..., None, None, :] for v in (mean, std))
+    gain = np.asarray(canonical_std, dtype=np.float32) / std
+    return ((x - mean) * gain + np.asarray(canonical_mean, dtype=np.float32)).astype(np.float32)
+
 
 class ShapeTextureModel:
     """A fixed expression warp plus a residual masked-regression texture change.
@@ -49,6 +88,14 @@ class ShapeTextureModel:
         the expression hardly moves are copied exactly, not resampled.
     mirror : bool
         Also train the texture on the left-right mirrored pairs.
+    photometric : bool
+        Normalise the lighting of the texture model's input (see the module's docstring).  The
+        canonical statistics (``photometric_mean_``, ``photometric_std_``, per channel) are the mean
+        face statistics of the first :meth:`partial_fit` batch (all pairs when :meth:`fit` is used).
+        Model files written without it load with ``photometric=False`` and behave as before.
+    photometric_max_gain : float > 0
+        Cap of the per-channel factor ``std / std0`` that scales the change back: a contrasty face
+        (hard light, close-up) gets at most the canonical change, never an amplified one.
     source, target, template, training_set
         Stored in model files; ``template`` must name the alignment template of the crops.
     """
@@ -67,6 +114,8 @@ class ShapeTextureModel:
         lower_gain: float = 1.2,
         deadzone: tuple[float, float] = (0.25, 0.75),
         mirror: bool = True,
+        photometric: bool = True,
+        photometric_max_gain: float = 1.0,
         source: str = "neutral",
         target: str = "smiling",
         template: str | None = None,
@@ -80,6 +129,8 @@ class ShapeTextureModel:
         self.lower_gain = lower_gain
         self.deadzone = deadzone
         self.mirror = mirror
+        self.photometric = photometric
+        self.photometric_max_gain = photometric_max_gain
         self.source = source
         self.target = target
         self.template = template
@@ -91,6 +142,9 @@ class ShapeTextureModel:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
                 raise InvalidParameterError(f"{name} must be a finite number >= 0, got {v!r}")
+        g = self.photometric_max_gain
+        if isinstance(g, bool) or not isinstance(g, numbers.Real) or not math.isfinite(g) or g <= 0:
+            raise InvalidParameterError(f"photometric_max_gain must be a finite number > 0, got {g!r}")
         low, high = self.deadzone
         if not (0 <= low <= high < math.inf):
             raise InvalidParameterError(
@@ -129,7 +183,18 @@ class ShapeTextureModel:
             training_set=self.training_set,
         )
         self.n_shape_pairs_ = int(np.asarray(source_landmarks).shape[0])
+        self.photometric_mean_ = self.photometric_std_ = None
         return self
+
+    def _gain(self, std) -> np.ndarray:
+        """Per-channel factor from canonical to the crop's units: ``min(std / std0, max_gain)``."""
+        g = np.asarray(std, dtype=np.float32) / self.photometric_std_
+        return np.minimum(g, np.float32(self.photometric_max_gain)).astype(np.float32)
+
+    def _face_weights(self) -> np.ndarray:
+        from .face import face_mask
+
+        return face_mask(self.template, tuple(int(v) for v in self.displacement_.shape[:2]))
 
     def partial_fit(self, X, Y) -> ShapeTextureModel:
         """Add crop pairs (n, h, w, 3) in [0, 1] to the texture model (after :meth:`fit_shape`)."""
@@ -144,6 +209,13 @@ class ShapeTextureModel:
         flow = enhance.identity_map(X.shape[1:3]) + self.displacement_
         axis = X.shape[2] / 2 if self.mirror else None
         A, D = enhance.texture_pairs(X, Y, flow, mirror_axis=axis)
+        if self.photometric:
+            mean, std = face_statistics(A, self._face_weights())
+            if getattr(self, "photometric_mean_", None) is None:
+                self.photometric_mean_ = mean.mean(axis=0).astype(np.float32)
+                self.photometric_std_ = std.mean(axis=0).astype(np.float32)
+            A = to_canonical(A, mean, std, self.photometric_mean_, self.photometric_std_)
+            D = D / self._gain(std)[:, None, None, :]
         self.texture_.partial_fit(A, D)
         return self
 
@@ -195,7 +267,13 @@ class ShapeTextureModel:
         tex = self._texture()
         flow = enhance.identity_map(self.displacement_.shape[:2]) + np.float32(intensity) * self.displacement_
         warped = enhance.warp_image(np.asarray(x, dtype=np.float32), flow)
-        change = np.float32(intensity) * enhance.lowpass(tex.predict(warped), self.texture_sigma)
+        if self.photometric:
+            mean, std = face_statistics(warped, self._face_weights())
+            inp = to_canonical(warped, mean, std, self.photometric_mean_, self.photometric_std_)
+            scale = self._gain(std)
+        else:
+            inp, scale = warped, np.float32(1.0)
+        change = np.float32(intensity) * enhance.lowpass(tex.predict(inp), self.texture_sigma) * scale
         return warped, change.astype(np.float32)
 
     def predict(self, X) -> np.ndarray:
@@ -220,7 +298,8 @@ class ShapeTextureModel:
     def __repr__(self) -> str:
         return (
             f"ShapeTextureModel(receptive_field={self.receptive_field!r}, lam={self.lam!r}, "
-            f"texture_sigma={self.texture_sigma!r}, lower_gain={self.lower_gain!r}, source={self.source!r}, "
+            f"texture_sigma={self.texture_sigma!r}, lower_gain={self.lower_gain!r}, "
+            f"photometric={self.photometric!r}, source={self.source!r}, "
             f"target={self.target!r})"
         )
 

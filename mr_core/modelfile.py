@@ -73,7 +73,14 @@ def model_metadata(model) -> dict[str, str]:
             lower_gain=repr(float(model.lower_gain)),
             deadzone=",".join(repr(float(v)) for v in model.deadzone),
             mirror="true" if model.mirror else "false",
+            photometric="true" if model.photometric else "false",
         )
+        if model.photometric:
+            meta.update(
+                photometric_mean=",".join(repr(float(v)) for v in model.photometric_mean_),
+                photometric_std=",".join(repr(float(v)) for v in model.photometric_std_),
+                photometric_max_gain=repr(float(model.photometric_max_gain)),
+            )
     return meta
 
 
@@ -196,6 +203,37 @@ def _validate_shape_texture(path: Path, meta: dict) -> None:
         raise ModelFileError(f"{path}: shape-texture metadata must be finite numbers >= 0")
     if meta["mirror"] not in ("true", "false"):
         raise ModelFileError(f"{path}: metadata mirror must be true or false, got {meta['mirror']!r}")
+    # Lighting normalisation: absent in older files, which behave as before (off).
+    photometric = meta.get("photometric", "false")
+    if photometric not in ("true", "false"):
+        raise ModelFileError(f"{path}: metadata photometric must be true or false, got {photometric!r}")
+    if photometric == "true":
+        _photometric_values(path, meta)
+
+
+def _photometric_values(path: Path, meta: dict) -> tuple[np.ndarray, np.ndarray, float]:
+    """The validated canonical mean, standard deviation (3 channels each) and gain cap of a file."""
+    for key in ("photometric_mean", "photometric_std", "photometric_max_gain"):
+        if key not in meta:
+            raise ModelFileError(f"{path}: a photometric shape-texture model's metadata lacks {key}")
+    try:
+        mean = np.array([float(v) for v in meta["photometric_mean"].split(",")], dtype=np.float32)
+        std = np.array([float(v) for v in meta["photometric_std"].split(",")], dtype=np.float32)
+        gain = float(meta["photometric_max_gain"])
+    except ValueError:
+        raise ModelFileError(
+            f"{path}: photometric metadata must be numbers (photometric_mean, photometric_std, "
+            "photometric_max_gain)"
+        ) from None
+    if mean.shape != (3,) or std.shape != (3,):
+        raise ModelFileError(f"{path}: photometric_mean and photometric_std must have 3 values (R, G, B)")
+    if not (np.isfinite(mean).all() and (mean >= 0).all() and (mean <= 1).all()):
+        raise ModelFileError(f"{path}: photometric_mean must be 3 numbers in [0, 1]")
+    if not (np.isfinite(std).all() and (std > 0).all() and (std <= 1).all()):
+        raise ModelFileError(f"{path}: photometric_std must be 3 numbers in (0, 1]")
+    if not (math.isfinite(gain) and gain > 0):
+        raise ModelFileError(f"{path}: photometric_max_gain must be a finite number > 0")
+    return mean, std, gain
 
 
 def load_model(path: str | os.PathLike, backend: str = "numpy"):
@@ -262,6 +300,7 @@ def _load_shape_texture(path: Path, meta: dict, tensors: dict, backend: str):
         lower_gain=float(meta["lower_gain"]),
         deadzone=tuple(float(v) for v in meta["deadzone"].split(",")),
         mirror=meta["mirror"] == "true",
+        photometric=meta.get("photometric", "false") == "true",
         source=meta["source"],
         target=meta["target"],
         template=meta["template"],
@@ -275,6 +314,11 @@ def _load_shape_texture(path: Path, meta: dict, tensors: dict, backend: str):
     texture._set_solution(tensors["weights"], tensors["bias"], n_texture)
     model.texture_ = texture
     model.displacement_ = disp
+    model.photometric_mean_ = model.photometric_std_ = None
+    if model.photometric:
+        model.photometric_mean_, model.photometric_std_, model.photometric_max_gain = _photometric_values(
+            path, meta
+        )
     return model
 
 

@@ -10,7 +10,7 @@ from conftest import run_cli
 
 from mr_core import load_model
 from mr_core.errors import DataError, InvalidParameterError, ModelFileError, NotFittedError
-from mr_core.expression import ShapeTextureModel, edit_crops
+from mr_core.expression import ShapeTextureModel, edit_crops, face_statistics, to_canonical
 from mr_core.face import DEFAULT_TEMPLATE, align_photo, default_detector
 from mr_core.imageio import read_image
 from mr_core.modelfile import read_metadata
@@ -80,7 +80,99 @@ def test_model_file_round_trip_and_validation(tmp_path):
         load_model(path)
 
 
+def test_photometric_normalisation_round_trip():
+    rng = np.random.default_rng(3)
+    x = rng.random((2, *SIZE, 3)).astype(np.float32)
+    weights = np.zeros(SIZE, np.float32)
+    weights[10:40, 8:32] = 1.0
+    mean, std = face_statistics(x, weights)
+    assert mean.shape == std.shape == (2, 3)
+    inside = x[:, 10:40, 8:32]
+    np.testing.assert_allclose(mean, inside.mean(axis=(1, 2)), atol=1e-5)
+    np.testing.assert_allclose(std, inside.std(axis=(1, 2)), atol=1e-5)
+    # an affine change of lighting (per channel) maps to the same canonical crop
+    y = x * np.float32([0.5, 0.4, 0.3]) + np.float32([0.1, 0.05, 0.0])
+    m2, s2 = face_statistics(y, weights)
+    np.testing.assert_allclose(s2, std * [0.5, 0.4, 0.3], rtol=1e-4)
+    canon = ([0.6, 0.5, 0.4], [0.15, 0.14, 0.13])
+    np.testing.assert_allclose(to_canonical(y, m2, s2, *canon), to_canonical(x, mean, std, *canon), atol=1e-4)
+    flat_mean, flat_std = face_statistics(np.full((*SIZE, 3), 0.3, np.float32), weights)
+    np.testing.assert_allclose(flat_mean, 0.3, atol=1e-6)
+    assert (flat_std > 0).all()  # floored: a flat crop is never divided by zero
+
+
+def test_photometric_change_follows_the_crop_brightness_and_tint():
+    model, X = _synthetic_model()
+    assert model.photometric and model.photometric_std_.shape == (3,)
+    tint = np.float32([0.7, 0.5, 0.35])  # dim, warm light: every channel's std below the canonical one
+    bright, dim = X[0] * tint, X[0] * tint * np.float32(0.5)
+    _, change_bright = model.edit(bright)
+    _, change_dim = model.edit(dim)
+    assert np.abs(change_bright).max() > 0.01
+    np.testing.assert_allclose(change_dim, 0.5 * change_bright, atol=1e-5)
+    # per channel, the change is scaled by the crop's contrast over the canonical one
+    plain, _ = _synthetic_model(photometric=False)
+    _, change_canonical = model.edit(X[0])
+    assert abs(float(change_canonical.mean()) - 0.05) < 0.03
+    ratio = change_bright.mean(axis=(0, 1)) / change_canonical.mean(axis=(0, 1))
+    assert ratio[0] > ratio[1] > ratio[2]  # the warm tint keeps red, loses blue
+    # the plain (absolute) change hardly depends on the lighting; the photometric one follows it
+    assert plain.edit(dim)[1].mean() > 0.6 * plain.edit(X[0])[1].mean()
+    assert change_dim.mean() < 0.4 * change_canonical.mean()
+    # the factor is capped: a contrasty crop gets at most the canonical change
+    contrasty = np.clip((X[0] - 0.5) * 1.5 + 0.5, 0, 1)
+    assert (model._gain(face_statistics(contrasty, model._face_weights())[1]) <= 1.0).all()
+
+
+def test_photometric_model_file_round_trip_and_old_files(tmp_path):
+    from safetensors.numpy import load, save
+
+    model, X = _synthetic_model(photometric_max_gain=0.9)
+    path = tmp_path / "st.safetensors"
+    model.save(path)
+    meta = read_metadata(path)
+    assert meta["photometric"] == "true" and meta["photometric_max_gain"] == "0.9"
+    loaded = load_model(path)
+    assert loaded.photometric and loaded.photometric_max_gain == 0.9
+    np.testing.assert_array_equal(loaded.photometric_mean_, model.photometric_mean_)
+    np.testing.assert_array_equal(loaded.photometric_std_, model.photometric_std_)
+    dim = X[:2] * 0.4
+    np.testing.assert_allclose(loaded.predict(dim), model.predict(dim), atol=1e-6)
+
+    tensors = load(path.read_bytes())
+    for key, value, message in (
+        ("photometric_std", "0.1,0.2", "must have 3 values"),
+        ("photometric_std", "0.1,0,0.1", r"photometric_std must be 3 numbers in \(0, 1\]"),
+        ("photometric_mean", "a,b,c", "photometric metadata must be numbers"),
+        ("photometric_max_gain", "nan", "photometric_max_gain must be a finite number > 0"),
+        ("photometric", "yes", "photometric must be true or false"),
+    ):
+        path.write_bytes(save(tensors, metadata={**meta, key: value}))
+        with pytest.raises(ModelFileError, match=message):
+            load_model(path)
+    path.write_bytes(save(tensors, metadata={k: v for k, v in meta.items() if k != "photometric_std"}))
+    with pytest.raises(ModelFileError, match="lacks photometric_std"):
+        load_model(path)
+
+    # a file written before the lighting normalisation existed loads with it off and behaves as before
+    plain, _ = _synthetic_model(photometric=False)
+    plain.save(path)
+    meta = read_metadata(path)
+    assert meta["photometric"] == "false" and "photometric_mean" not in meta
+    old = {k: v for k, v in meta.items() if k != "photometric"}
+    path.write_bytes(save(load(path.read_bytes()), metadata=old))
+    loaded = load_model(path)
+    assert not loaded.photometric and loaded.photometric_mean_ is None
+    np.testing.assert_allclose(loaded.predict(X[:2]), plain.predict(X[:2]), atol=1e-6)
+    loaded.save(tmp_path / "again.safetensors")
+    assert read_metadata(tmp_path / "again.safetensors")["photometric"] == "false"
+
+
 def test_bad_settings_and_order():
+    with pytest.raises(InvalidParameterError, match="photometric_max_gain must be a finite number > 0"):
+        ShapeTextureModel(template=DEFAULT_TEMPLATE, photometric_max_gain=0).fit_shape(
+            np.zeros((1, 3, 2)), np.zeros((1, 3, 2)), SIZE
+        )
     with pytest.raises(InvalidParameterError, match="template is required"):
         ShapeTextureModel().fit_shape(np.zeros((1, 3, 2)), np.zeros((1, 3, 2)), SIZE)
     with pytest.raises(InvalidParameterError, match="texture_sigma must be a finite number >= 0"):
