@@ -96,7 +96,7 @@ def _pairs_from_args(args, mode: str):
     else:
         raise InvalidParameterError(f"give --{mode}_dataset_dir DIR or --source-dir A --target-dir B")
     if args.exclude_file:
-        excluded = read_name_list(args.exclude_file)
+        excluded = set(read_name_list(args.exclude_file))
         pairs = [p for p in pairs if p.name not in excluded]
         if not pairs:
             raise DataError(f"{args.exclude_file}: it excludes every pair; nothing is left")

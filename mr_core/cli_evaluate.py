@@ -16,6 +16,7 @@ import math
 import sys
 from pathlib import Path
 
+from .data import read_name_list
 from .errors import DataError
 
 _COLUMNS = (
@@ -117,7 +118,7 @@ def run(args) -> int:
     path = resolve_model(expression=args.expression, path=args.model)
     model = MaskedRegression.load(path, backend=args.backend)
     if args.pairs_file is not None:
-        subjects = ev.read_pairs_file(args.pairs_file)
+        subjects = read_name_list(args.pairs_file)
     else:
         subjects = args.subjects
     pairs = ev.find_pairs(args.source_dir, args.target_dir, subjects)

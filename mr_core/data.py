@@ -116,8 +116,12 @@ def dataset_pairs(dataset_dir: str | os.PathLike, mode: str) -> list[Pair]:
     return pair_by_index(a, b)
 
 
-def read_name_list(path: str | os.PathLike) -> set[str]:
-    """Names listed in a text file (whitespace-separated; ``#`` starts a comment), e.g. a held-out split."""
+def read_name_list(path: str | os.PathLike) -> list[str]:
+    """Names listed in a text file, in order, without repeats (whitespace-separated; ``#`` starts a comment).
+
+    A name written as an image file name (``007.jpg``) counts as its stem (``007``).  Used for held-out
+    splits: ``train --exclude-file`` and ``evaluate --pairs-file``.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -125,10 +129,12 @@ def read_name_list(path: str | os.PathLike) -> set[str]:
         raise DataError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot be read as text ({exc})") from None
-    names = {tok for line in text.splitlines() for tok in line.split("#", 1)[0].split()}
+    suffixes = _image_suffixes()
+    names = [tok for line in text.splitlines() for tok in line.split("#", 1)[0].split()]
+    names = [Path(n).stem if Path(n).suffix.lower() in suffixes else n for n in names]
     if not names:
         raise DataError(f"{path}: lists no names")
-    return names
+    return list(dict.fromkeys(names))
 
 
 # ---------------------------------------------------------------------------------------------- loading

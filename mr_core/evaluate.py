@@ -45,11 +45,11 @@ from scipy import ndimage
 
 from . import metrics
 from .atomic import atomic_write_bytes
+from .data import list_images
 from .errors import DataError, FaceError, InvalidParameterError, MRError
 from .landmarker import EXPRESSIONS, FaceAnalysis, Landmarker, expression_score
 
 #: Image file suffixes the pairing looks at.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 #: Below this real change of the expression score the fraction of change is undefined.
 MIN_REAL_CHANGE = 0.05
@@ -116,32 +116,11 @@ class PairResult:
 
 
 def _images_by_stem(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder")
     found: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."):
+    for p in list_images(folder):
+        if not p.name.startswith("."):
             found.setdefault(p.stem, p)
     return found
-
-
-def read_pairs_file(path: str | os.PathLike) -> list[str]:
-    """Subject names (file name stems), one a line; ``#`` starts a comment, blank lines are skipped."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the pairs file ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: the pairs file is not UTF-8 text") from None
-    names = []
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            names.append(Path(line).stem if Path(line).suffix.lower() in IMAGE_SUFFIXES else line)
-    if not names:
-        raise DataError(f"{path}: the pairs file lists no subjects")
-    return names
 
 
 def find_pairs(

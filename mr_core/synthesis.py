@@ -1,9 +1,11 @@
-"""Photo-level expression synthesis: detect, align, predict, blend and paste back.
+"""Photo-level expression synthesis: detect, align, edit, and put the edit back into the photo.
 
-For every face in a photo (or only the largest) the aligned crop ``x`` is fed to a masked
-regression model and the output crop is ``x + a * (MR(x) - x)`` for an intensity ``a`` in
-[0, 1.5]; the change is then warped back into the photo (see :func:`mr_core.face.paste_back`).
-``a = 0`` returns the photo unchanged.
+For every face in a photo (or only the largest) the aligned crop is edited by
+:func:`mr_core.expression.edit_crops` at an intensity ``a`` in [0, 1.5] (plain MR:
+``x + a * (MR(x) - x)``).  A model that moves pixels (shape-texture) has its motion carried over to the
+photo and applied there at the photo's own resolution (:func:`mr_core.face.move_pixels`); the change
+of colour is then added through the feathered face mask (:func:`mr_core.face.paste_back`).  Pixels
+away from the face stay bit-identical; ``a = 0`` returns the photo unchanged.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from mr_core import MaskedRegression  # noqa: E402
 from mr_core import enhance as en  # noqa: E402
 from mr_core import evaluate as ev  # noqa: E402
-from mr_core.data import scale_image  # noqa: E402
+from mr_core.data import read_name_list, scale_image  # noqa: E402
 
 SIZE = (128, 128)
 
@@ -499,7 +499,7 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown variant(s): {', '.join(unknown)}; see --list")
     data = build_cache(args.data, args.cache)
-    held = set(ev.read_pairs_file(args.split))
+    held = set(read_name_list(args.split))
     all_names = [str(n) for n in data["names"]]
     test_idx = np.array([i for i, n in enumerate(all_names) if n in held])
     train_idx = np.array([i for i, n in enumerate(all_names) if n not in held])

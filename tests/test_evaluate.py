@@ -14,6 +14,7 @@ from scipy import ndimage
 
 from mr_core import cli, cli_evaluate
 from mr_core import evaluate as ev
+from mr_core.data import read_name_list
 from mr_core.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,19 +127,19 @@ def test_pairs_file_and_find_pairs(tmp_path):
     ]
     listed = tmp_path / "split.txt"
     listed.write_text("# comment\n002\n\n003.jpg  # trailing\n")
-    names = ev.read_pairs_file(listed)
+    names = read_name_list(listed)
     assert names == ["002", "003"]
     pairs = ev.find_pairs(src, tgt, names)
     assert pairs[1].source is not None and pairs[1].target is None
     with pytest.raises(DataError, match="partner"):
         ev.find_pairs(src, tmp_path)
-    with pytest.raises(DataError, match="no such folder"):
+    with pytest.raises(DataError, match="folder not found"):
         ev.find_pairs(tmp_path / "nope", tgt)
     (tmp_path / "empty.txt").write_text("# nothing\n")
-    with pytest.raises(DataError, match="no subjects"):
-        ev.read_pairs_file(tmp_path / "empty.txt")
-    with pytest.raises(DataError, match="cannot read"):
-        ev.read_pairs_file(tmp_path / "missing.txt")
+    with pytest.raises(DataError, match="lists no names"):
+        read_name_list(tmp_path / "empty.txt")
+    with pytest.raises(DataError, match="file not found"):
+        read_name_list(tmp_path / "missing.txt")
 
 
 def test_summary_report_and_sheet(tmp_path):
@@ -186,7 +187,7 @@ def test_summary_report_and_sheet(tmp_path):
 
 
 def test_heldout_split_file():
-    names = ev.read_pairs_file(SPLIT)
+    names = read_name_list(SPLIT)
     assert len(names) == 10 and len(set(names)) == 10
     if (LONDON / "neutral").is_dir():
         stems = sorted(p.stem for p in (LONDON / "neutral").glob("*.jpg"))
