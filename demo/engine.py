@@ -270,7 +270,7 @@ def synthesize_photo(
     else:
         what = f"{_plural(found, 'face')} found, {changed} changed to {entry.target} ({found - changed} too small)"
     status = (
-        f"{what} at intensity {float(intensity):g} in {seconds * 1000:.0f} ms "
+        f"{what} by '{entry.name}' ({entry.method_label}) at intensity {float(intensity):g} in {seconds * 1000:.0f} ms "
         f"on {describe_backend(backend)}; {loaded.rgb.shape[1]}×{loaded.rgb.shape[0]} photo."
     )
     return PhotoResult(image=image, crops=crops, status=status, seconds=seconds)

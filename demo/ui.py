@@ -72,6 +72,12 @@ over the aligned face:
 - **bias**: what the new expression adds whatever the input (teeth and creases of a smile, for example);
 - **neighbour weights**: how much each neighbour counts, one tile per offset (the top-left tile is the
   neighbour above and to the left, the middle tile is the centre weight again).
+
+*Shape + texture* models (the default) first move the person's own pixels by a fixed warp learned from 478
+face landmarks — the **learned motion** panel, with arrows showing where the content moves (mouth corners
+out and up, cheeks raised) — and their masked regression predicts only the *change* of colour of the
+moved face: its weights sum to about 0 where nothing changes, and its bias holds the average change
+(lighter teeth line, shading of the cheeks).
 """
 
 NO_MODELS = """\

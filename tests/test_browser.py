@@ -42,12 +42,14 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory):
+def url():
+    """The demo as users get it: on the models shipped in the repository."""
     pytest.importorskip("gradio")
-    from test_app import make_models, serve
+    from test_app import serve
 
-    models = make_models(tmp_path_factory.mktemp("models"))
-    with serve(models) as u:
+    from mr_core.modelfile import MODELS_DIR
+
+    with serve(MODELS_DIR) as u:
         yield u
 
 
@@ -69,18 +71,18 @@ def test_upload_pick_expression_and_synthesize(browser, url, tmp_path):
         page.locator("#photo input[type=file]").set_input_files(str(photo))
         page.wait_for_selector("#photo img", timeout=30_000)
 
-        # Pick the expression from the menu (the default is "smile": choose the other model).
-        page.locator("#expression input").click()
-        page.get_by_role("option", name="neutral — smiling → neutral", exact=False).click()
-        assert "neutral" in page.locator("#expression input").input_value()
-
-        page.locator("#run").click()
         status = page.locator("#status")
-        status.get_by_text("face found", exact=False).wait_for(timeout=60_000)
-        page.wait_for_selector("#result img", timeout=30_000)
-        assert "changed to neutral" in status.inner_text()
-        page.locator("#result img").evaluate("img => img.decode()")  # the image has really loaded
-        page.screenshot(path=str(shots / "demo_photo.png"), full_page=True)
+        # Pick each expression from the menu in turn (the paper's MR, then the default shape + texture smile).
+        for name, shot in (("smile-paper", "demo_photo_paper.png"), ("smile", "demo_photo.png")):
+            option = f"{name} — neutral → smiling"
+            page.locator("#expression input").click()
+            page.get_by_role("option", name=option, exact=False).click()
+            assert page.locator("#expression input").input_value().startswith(option)
+            page.locator("#run").click()
+            status.get_by_text(f"changed to smiling by '{name}'", exact=False).wait_for(timeout=60_000)
+            page.wait_for_selector("#result img", timeout=30_000)
+            page.locator("#result img").evaluate("img => img.decode()")  # the image has really loaded
+            page.screenshot(path=str(shots / shot), full_page=True)
 
         # The "how it works" tab shows the chosen model's weight maps.
         page.get_by_role("tab", name="How it works").click()
