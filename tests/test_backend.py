@@ -63,6 +63,7 @@ def test_entry_point_plugin_is_discovered_and_used(plugin_env):
     assert sys.modules["toy_mr_backend"].calls == ["load"]  # loaded once, then cached
 
 
+@pytest.mark.filterwarnings("ignore:ignoring backend plugin 'numpy'")
 def test_broken_plugin_warns_and_raises_one_line(plugin_env):
     with pytest.warns(UserWarning, match="'broken'.*failed to import"):
         available = backend.available_backends()
