@@ -31,8 +31,10 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "synthesize",
         help="change the expression of every face in photos (detect, align, predict, paste back)",
-        description="Detect and align every face in each photo, apply a masked regression model to the "
-        "aligned crop (output = x + A * (MR(x) - x)) and paste the result back into the photo. "
+        description="Detect and align every face in each photo, apply an expression model to the aligned "
+        "crop at intensity A (plain MR: output = x + A * (MR(x) - x); shape + texture: A times the learned "
+        "motion, applied to the photo itself, plus A times the change of colour) and put the result back "
+        "into the photo. "
         "Each output keeps its input's file name in OUTDIR; inputs are never overwritten.",
         epilog="Inputs that fail (unreadable, truncated, not an image, no face, too large) are reported on "
         "stderr, one line each, and the rest are written; the exit status is then 1 (0 when every input "
