@@ -32,10 +32,10 @@ from .data import (
     to_uint8,
 )
 from .errors import DataError, InvalidParameterError, MRError
-from .expression import METHODS, ShapeTextureModel
+from .expression import METHODS, LightingStats, ShapeTextureModel
 from .imageio import write_image
 from .metrics import psnr, ssim
-from .model import MaskedRegression
+from .model import MAX_RECEPTIVE_FIELD, MaskedRegression
 from .modelfile import load_model
 
 DEFAULT_MODEL_NAME = "mr_model.safetensors"
@@ -58,7 +58,7 @@ def _model_path(args) -> Path:
     return Path(args.weights_dir) / DEFAULT_MODEL_NAME
 
 
-_odd_int = ranged(int, 1, odd=True)
+_odd_int = ranged(int, 1, MAX_RECEPTIVE_FIELD, odd=True)
 _positive_float = ranged(float, 0, above=True)
 _positive_int = ranged(int, 1)
 
@@ -188,11 +188,13 @@ def _new_model(args, source: str, target: str, template: str | None):
     return model
 
 
-def _landmark_pass(pairs, loader, args, failures: list[Failure]):
-    """Shape-texture, first pass: FaceLandmarker meshes of every aligned crop pair (pairs without one are skipped)."""
+def _landmark_pass(pairs, loader, args, failures: list[Failure], template: str):
+    """Shape-texture, first pass over the aligned crops: FaceLandmarker meshes of every pair (pairs
+    without one are skipped) and the training set's lighting statistics."""
     from .landmarker import Landmarker
 
     kept, src_marks, tgt_marks = [], [], []
+    lighting = LightingStats(template)
     with (
         Landmarker() as marker,
         tqdm(
@@ -214,7 +216,8 @@ def _landmark_pass(pairs, loader, args, failures: list[Failure]):
                 kept.append(pair)
                 src_marks.append(a.landmarks)
                 tgt_marks.append(b.landmarks)
-    return kept, np.array(src_marks), np.array(tgt_marks)
+                lighting.add(x[None])
+    return kept, np.array(src_marks), np.array(tgt_marks), lighting
 
 
 def _check_method(args) -> None:
@@ -248,11 +251,13 @@ def run_train(args) -> int:
     )
     failures: list[Failure] = []
     if args.method == "shape-texture":
-        pairs, src_marks, tgt_marks = _landmark_pass(pairs, loader, args, failures)
+        pairs, src_marks, tgt_marks, lighting = _landmark_pass(pairs, loader, args, failures, template)
         if not pairs:
             _report_failures(failures)
             raise DataError("no usable training pairs: nothing to train on")
-        model.fit_shape(src_marks, tgt_marks, loader.size)
+        model.fit_shape(
+            src_marks, tgt_marks, loader.size, lighting=lighting.value if model.photometric else None
+        )
     used = 0
     with tqdm(total=len(pairs), desc="train", unit="pair", file=sys.stderr, leave=False, disable=None) as bar:
         for X, Y, chunk_pairs, chunk_failures in iter_pair_chunks(

@@ -72,6 +72,36 @@ def to_canonical(x, mean, std, canonical_mean, canonical_std) -> np.ndarray:
     return ((x - mean) * gain + np.asarray(canonical_mean, dtype=np.float32)).astype(np.float32)
 
 
+class LightingStats:
+    """Running mean of the per-channel face statistics of training crops: the canonical lighting.
+
+    ``add`` source crops (n, h, w, 3) in [0, 1] chunk by chunk; ``value`` is (mean, std), each (3,).
+    """
+
+    def __init__(self, template: str):
+        self.template = template
+        self._sum = np.zeros((2, 3), dtype=np.float64)
+        self._n = 0
+
+    def add(self, X) -> LightingStats:
+        from .face import face_mask
+
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 4 or X.shape[3] != 3:
+            raise DataError(f"crops must have shape (n, h, w, 3), got {X.shape}")
+        mean, std = face_statistics(X, face_mask(self.template, X.shape[1:3]))
+        self._sum += [mean.sum(axis=0), std.sum(axis=0)]
+        self._n += len(X)
+        return self
+
+    @property
+    def value(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._n == 0:
+            raise NotFittedError("no crops were added to the lighting statistics")
+        mean, std = (self._sum / self._n).astype(np.float32)
+        return mean, std
+
+
 class ShapeTextureModel:
     """A fixed expression warp plus a residual masked-regression texture change.
 
@@ -155,8 +185,15 @@ class ShapeTextureModel:
                 "template is required: the warp is drawn in the alignment template's frame"
             )
 
-    def fit_shape(self, source_landmarks, target_landmarks, image_size: tuple[int, int]) -> ShapeTextureModel:
-        """Learn the expression warp from (n, k, 2) landmark sets of aligned training crops (pixels)."""
+    def fit_shape(
+        self, source_landmarks, target_landmarks, image_size: tuple[int, int], lighting=None
+    ) -> ShapeTextureModel:
+        """Learn the expression warp from (n, k, 2) landmark sets of aligned training crops (pixels).
+
+        ``lighting``: the canonical (mean, std) per channel of the training crops' faces, from
+        :class:`LightingStats` over every training source crop; without it the first batch given to
+        :meth:`partial_fit` sets them.
+        """
         from .face import get_template
 
         self._check_params()
@@ -184,6 +221,9 @@ class ShapeTextureModel:
         )
         self.n_shape_pairs_ = int(np.asarray(source_landmarks).shape[0])
         self.photometric_mean_ = self.photometric_std_ = None
+        if lighting is not None:
+            mean, std = (np.asarray(v, dtype=np.float32).reshape(3) for v in lighting)
+            self.photometric_mean_, self.photometric_std_ = mean, std
         return self
 
     def _gain(self, std) -> np.ndarray:
@@ -222,7 +262,8 @@ class ShapeTextureModel:
     def fit(self, X, Y, source_landmarks, target_landmarks) -> ShapeTextureModel:
         """Learn the warp from the landmarks and the texture change from the crops."""
         X = np.asarray(X, dtype=np.float32)
-        self.fit_shape(source_landmarks, target_landmarks, X.shape[1:3])
+        lighting = LightingStats(self.template).add(X).value if self.photometric and self.template else None
+        self.fit_shape(source_landmarks, target_landmarks, X.shape[1:3], lighting=lighting)
         return self.partial_fit(X, Y)
 
     # ------------------------------------------------------------------ learned attributes

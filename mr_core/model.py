@@ -41,8 +41,12 @@ SCALINGS = ("unit", "minmax")
 # Images per accumulation chunk inside one partial_fit call: bounds temporary memory and
 # keeps float32 partial sums short before they are added to the float64 accumulators.
 _CHUNK = 32
-# Pixels per block in the batched solve (bounds the (K, K, block) Gram array).
-_SOLVE_BLOCK = 4096
+# Block size of the batched solve: at most this many pixels (small blocks stay in cache) and this
+# many Gram entries (the (K, K, pixels) arrays G and L stay near 13 MB whatever the receptive field).
+_SOLVE_PIXELS = 4096
+_SOLVE_ENTRIES = 4096 * 400
+#: Largest receptive field: the solve costs (rf^2 + 1)^3 / 3 per pixel, minutes already at 15.
+MAX_RECEPTIVE_FIELD = 15
 
 
 def _offsets(rf: int) -> list[tuple[int, int]]:
@@ -57,11 +61,16 @@ def _differences(rf: int) -> list[tuple[int, int]]:
 
 
 def _cholesky_solve(xp, A, b):
-    """Solve ``A w = b`` for a batch of SPD systems; ``A`` is (K, K, ...), ``b`` is (K, ...)."""
+    """Solve ``A w = b`` for a batch of SPD systems; ``A`` is (K, K, ...), ``b`` is (K, ...).
+
+    Returns ``None`` when a matrix is not numerically positive definite.
+    """
     K = A.shape[0]
     L = xp.zeros_like(A)
     for j in range(K):
         diag = A[j, j] - (L[j, :j] ** 2).sum(axis=0)
+        if not bool((diag > 0).all()):
+            return None
         L[j, j] = xp.sqrt(diag)
         if j + 1 < K:
             below = A[j + 1 :, j] - (L[j + 1 :, :j] * L[j, :j][None]).sum(axis=1)
@@ -125,8 +134,15 @@ class MaskedRegression:
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> ArrayBackend:
         rf = self.receptive_field
-        if isinstance(rf, bool) or not isinstance(rf, numbers.Integral) or rf < 1 or rf % 2 == 0:
-            raise InvalidParameterError(f"receptive_field must be an odd integer >= 1, got {rf!r}")
+        if (
+            isinstance(rf, bool)
+            or not isinstance(rf, numbers.Integral)
+            or not 1 <= rf <= MAX_RECEPTIVE_FIELD
+            or rf % 2 == 0
+        ):
+            raise InvalidParameterError(
+                f"receptive_field must be an odd integer from 1 to {MAX_RECEPTIVE_FIELD}, got {rf!r}"
+            )
         lam = self.lam
         if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not math.isfinite(lam) or lam <= 0:
             raise InvalidParameterError(f"lam must be a finite number > 0, got {lam!r}")
@@ -238,7 +254,7 @@ class MaskedRegression:
         c = self.channels_
         weights = xp.empty((K0, h, w, c), dtype=self.dtype)
         bias = xp.empty((h, w, c), dtype=self.dtype)
-        rows = max(1, _SOLVE_BLOCK // (w * c))
+        rows = max(1, min(_SOLVE_PIXELS // (w * c), _SOLVE_ENTRIES // (K * K * w * c)))
         for y0 in range(0, h, rows):
             y1 = min(h, y0 + rows)
             hb = y1 - y0
@@ -262,8 +278,16 @@ class MaskedRegression:
             rhs[:K0] = stats["xy"][:, y0:y1]
             rhs[K0] = stats["sy"][y0:y1]
             sol = _cholesky_solve(xp, G, rhs)
+            if sol is None:
+                break
             weights[:, y0:y1] = sol[:K0]
             bias[y0:y1] = sol[K0]
+        if sol is None or not (bool(xp.isfinite(weights).all()) and bool(xp.isfinite(bias).all())):
+            # float32 partial sums can make a nearly singular Gram matrix indefinite when lam is tiny
+            raise DataError(
+                f"the normal equations are too ill-conditioned for dtype {self.dtype} with lam {self.lam:g}: "
+                "use a larger lam or dtype float64"
+            )
         self._weights, self._bias = weights, bias
 
     def _stats_or_raise(self) -> dict:

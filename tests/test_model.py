@@ -126,9 +126,10 @@ def test_identity_mapping_is_learned_with_small_lambda():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"receptive_field": 2}, "receptive_field must be an odd integer >= 1, got 2"),
-        ({"receptive_field": 0}, "receptive_field must be an odd integer >= 1, got 0"),
+        ({"receptive_field": 2}, "receptive_field must be an odd integer from 1 to 15, got 2"),
+        ({"receptive_field": 0}, "receptive_field must be an odd integer from 1 to 15, got 0"),
         ({"receptive_field": 3.0}, "receptive_field must be an odd integer"),
+        ({"receptive_field": 17}, "receptive_field must be an odd integer from 1 to 15, got 17"),
         ({"lam": 0}, "lam must be a finite number > 0, got 0"),
         ({"lam": -1.0}, "lam must be a finite number > 0"),
         ({"lam": float("nan")}, "lam must be a finite number > 0"),
@@ -183,3 +184,11 @@ def test_auto_backend_runs_everywhere():
     auto = MaskedRegression(backend="auto", dtype="float64").fit(X, Y)
     ref = MaskedRegression(backend="numpy", dtype="float64").fit(X, Y)
     np.testing.assert_allclose(auto.predict(Xt), ref.predict(Xt), atol=1e-8)
+
+
+def test_float32_with_a_tiny_lambda_is_refused_not_nan():
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((4, 16, 16, 3)), rng.random((4, 16, 16, 3))
+    with pytest.raises(DataError, match="too ill-conditioned for dtype float32 with lam 1e-08"):
+        MaskedRegression(3, 1e-8, dtype="float32").fit(X, Y).predict(X)
+    assert np.isfinite(MaskedRegression(3, 1e-8, dtype="float64").fit(X, Y).predict(X)).all()
