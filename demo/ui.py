@@ -59,7 +59,7 @@ around the same place (its *receptive field*, e.g. 3×3 pixels):
 
 Each pixel has weights of its own, so the weights are themselves images. Training solves one small
 linear system per pixel, exactly, in seconds on a CPU; applying the model costs a few multiply-adds
-per pixel (well under a millisecond per face). Around it: a face detector (MediaPipe BlazeFace) finds
+per pixel (about a tenth of a millisecond per face for the paper's MR). Around it: a face detector (MediaPipe BlazeFace) finds
 the faces, each is aligned on its eyes and nose tip, and the change the model makes is blended back
 into the photo under a feathered mask.
 
