@@ -5,7 +5,9 @@
   applied, and a file that is not an image or is too large is refused with a sentence instead of
   an exception inside Gradio's own decoding.
 * :func:`photo_output` stores small results as PNG (lossless) and large ones as high-quality JPEG
-  (a 12-megapixel PNG takes seconds to encode).
+  (a 12-megapixel PNG takes seconds to encode); :func:`crops_output` is the before/after slider.
+  Both write their files atomically: concurrent requests that produce the same image share one
+  content-addressed file, which must never be seen half-written.
 
 They replace the method on the instance rather than subclass ``gr.Image``: Gradio writes a
 ``.pyi`` stub next to the source of every component subclass it sees, which an app must not do.
@@ -27,7 +29,7 @@ import numpy as np
 from gradio.data_classes import ImageData
 from PIL import Image
 
-__all__ = ["photo_input", "photo_output"]
+__all__ = ["crops_output", "photo_input", "photo_output"]
 
 #: Results up to this many pixels are PNG, larger ones JPEG.
 PNG_MAX_PIXELS = 4_000_000
@@ -48,11 +50,26 @@ def _pass_file(payload: ImageData | None) -> str | bytes | None:
     return str(payload.path)
 
 
-def _store_result(component: gr.Image, value) -> ImageData | None:
-    """Write an array to Gradio's cache as PNG (up to PNG_MAX_PIXELS) or JPEG; others as usual."""
-    if not isinstance(value, np.ndarray):
-        return gr.Image.postprocess(component, value)
-    arr = np.ascontiguousarray(value)
+def _write_cached(cache_dir: str, data: bytes, suffix: str) -> Path:
+    """Store encoded image bytes under a content-addressed name, atomically.
+
+    Concurrent requests that produce the same image share one file; it appears whole (temp file +
+    rename), so a client downloading it never sees it half-written.
+    """
+    folder = Path(cache_dir) / hashlib.sha256(data).hexdigest()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"result.{suffix}"
+    if not path.is_file():
+        fd, tmp = tempfile.mkstemp(prefix=".result.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    return path
+
+
+def _encode(arr: np.ndarray) -> tuple[bytes, str]:
+    """PNG up to PNG_MAX_PIXELS (and always with alpha), high-quality JPEG above."""
+    arr = np.ascontiguousarray(arr)
     mode = "RGBA" if arr.ndim == 3 and arr.shape[2] == 4 else "RGB"
     im = Image.fromarray(arr, mode)
     buf = io.BytesIO()
@@ -65,16 +82,22 @@ def _store_result(component: gr.Image, value) -> ImageData | None:
     else:
         im.save(buf, format="JPEG", quality=93, subsampling=0)
         suffix = "jpg"
-    data = buf.getvalue()
-    folder = Path(component.GRADIO_CACHE) / hashlib.sha256(data).hexdigest()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"result.{suffix}"
-    if not path.is_file():
-        fd, tmp = tempfile.mkstemp(prefix=".result.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+    return buf.getvalue(), suffix
+
+
+def _store_result(component: gr.Image, value) -> ImageData | None:
+    """Write an array to Gradio's cache as PNG (up to PNG_MAX_PIXELS) or JPEG; others as usual."""
+    if not isinstance(value, np.ndarray):
+        return gr.Image.postprocess(component, value)
+    path = _write_cached(component.GRADIO_CACHE, *_encode(value))
     return ImageData(path=str(path), orig_name=path.name)
+
+
+def _store_pair(component: gr.ImageSlider, value):
+    """The before/after crops, written like the result photo (atomically) before the slider sees them."""
+    if value is not None and all(isinstance(v, np.ndarray) for v in value):
+        value = tuple(str(_write_cached(component.GRADIO_CACHE, *_encode(v))) for v in value)
+    return gr.ImageSlider.postprocess(component, value)
 
 
 def photo_input(**kwargs) -> gr.Image:
@@ -88,4 +111,11 @@ def photo_output(**kwargs) -> gr.Image:
     """A ``gr.Image`` output that stores small results as PNG and large ones as JPEG."""
     component = gr.Image(**kwargs)
     component.postprocess = functools.partial(_store_result, component)
+    return component
+
+
+def crops_output(**kwargs) -> gr.ImageSlider:
+    """A ``gr.ImageSlider`` output whose two images are written atomically to Gradio's cache."""
+    component = gr.ImageSlider(**kwargs)
+    component.postprocess = functools.partial(_store_pair, component)
     return component

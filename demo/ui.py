@@ -21,7 +21,7 @@ from mr_core.errors import MRError
 from mr_core.face import default_detector
 from mr_core.synthesis import MAX_INTENSITY
 
-from .components import photo_input, photo_output
+from .components import crops_output, photo_input, photo_output
 from .engine import ModelCatalog, backend_choices, live_frame, synthesize_photo
 from .examples import example_photos
 from .weightmaps import render_weight_maps
@@ -240,7 +240,7 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                             height=420,
                             buttons=["download"],
                         )
-                        crops = gr.ImageSlider(
+                        crops = crops_output(
                             label="Aligned face: before | after",
                             elem_id="crops",
                             interactive=False,

@@ -42,3 +42,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path) as fh:
         fh.write(data)
+
+
+def write_error_reason(path: str | os.PathLike, exc: OSError) -> str:
+    """Why writing ``path`` failed, in a few words: names a file that stands where a folder must be."""
+    path = Path(path)
+    for parent in path.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            break
+    if path.is_dir():
+        return "it is a folder"
+    return exc.strerror or str(exc) or type(exc).__name__

@@ -11,7 +11,9 @@ line on stderr and a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,9 +23,11 @@ from tqdm import tqdm
 
 from . import __version__
 from .argtypes import ranged
+from .atomic import write_error_reason
 from .data import (
     CropLoader,
     Failure,
+    _names,
     dataset_pairs,
     iter_pair_chunks,
     list_images,
@@ -31,7 +35,7 @@ from .data import (
     read_name_list,
     to_uint8,
 )
-from .errors import DataError, InvalidParameterError, MRError
+from .errors import DataError, InvalidParameterError, ModelFileError, MRError
 from .expression import METHODS, LightingStats, ShapeTextureModel
 from .imageio import write_image
 from .metrics import psnr, ssim
@@ -58,6 +62,46 @@ def _model_path(args) -> Path:
     return Path(args.weights_dir) / DEFAULT_MODEL_NAME
 
 
+def make_output_dir(path: Path, what: str = "output folder") -> Path:
+    """Create the folder ``path`` (and its parents); DataError naming it when that is impossible."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{path}: the {what} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot create the {what} ({write_error_reason(path, exc)})") from None
+    return path
+
+
+def _check_output_file(path: Path) -> None:
+    """Refuse, before any work, a model file name that cannot be written (a folder, or under a file)."""
+    if path.is_dir():
+        raise ModelFileError(
+            f"{path}: is a folder; give a model file name such as {path / DEFAULT_MODEL_NAME}"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ModelFileError(
+                    f"{path}: cannot write the model file ({parent} is a file, not a folder)"
+                )
+            break
+
+
+def check_model_size(model, path) -> None:
+    """Refuse, once, a model whose crop size the face pipeline cannot align to (naming the model file)."""
+    from .face import _check_size
+
+    h, w = (int(v) for v in model.image_size_)
+    try:
+        _check_size((h, w))
+    except InvalidParameterError as exc:
+        raise ModelFileError(
+            f"{path}: the model's crops are {h}x{w}, which the face pipeline cannot align to ({exc})"
+        ) from None
+
+
 _odd_int = ranged(int, 1, MAX_RECEPTIVE_FIELD, odd=True)
 _positive_float = ranged(float, 0, above=True)
 _positive_int = ranged(int, 1)
@@ -79,7 +123,8 @@ def _add_data_args(p: argparse.ArgumentParser, mode: str) -> None:
         "--scaling",
         choices=("unit", "minmax"),
         default=None,
-        help="pixel scaling: unit = x/255 (default), minmax = per-image min-max (the original code's)",
+        help="pixel scaling: unit = x/255 (default), minmax = per-image min-max (the original code's); "
+        "test reads it from the model file and refuses another value",
     )
     p.add_argument("--backend", default="numpy", help="numpy (default), cupy, auto, or a plugin's name")
     p.add_argument("--chunk-size", type=_positive_int, default=64, help="pairs read per chunk (default 64)")
@@ -96,7 +141,15 @@ def _pairs_from_args(args, mode: str):
     else:
         raise InvalidParameterError(f"give --{mode}_dataset_dir DIR or --source-dir A --target-dir B")
     if args.exclude_file:
-        excluded = set(read_name_list(args.exclude_file))
+        names = read_name_list(args.exclude_file)
+        known = {p.name for p in pairs}
+        unmatched = [n for n in names if n not in known]
+        if unmatched:
+            _err(
+                f"warning: {args.exclude_file}: {len(unmatched)} name(s) match no pair and exclude "
+                f"nothing: {_names(unmatched)}"
+            )
+        excluded = set(names)
         pairs = [p for p in pairs if p.name not in excluded]
         if not pairs:
             raise DataError(f"{args.exclude_file}: it excludes every pair; nothing is left")
@@ -142,24 +195,53 @@ def _add_train(sub) -> None:
     p.set_defaults(func=run_train)
 
 
+def crop_cache_path(cache: Path, path: Path, template: str, size: tuple[int, int]) -> Path:
+    """Where ``--crop-cache`` keeps the aligned crop of the photo ``path``.
+
+    ``<cache>/<template>-<h>x<w>/<stem>-<12 hex>.png``: the hex digits hash the photo's resolved path,
+    size and modification time, so another photo of the same name, or an edited photo, gets its own crop.
+    """
+    st = path.stat()
+    key = f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape")
+    digest = hashlib.sha256(key).hexdigest()[:12]
+    return cache / f"{template}-{size[0]}x{size[1]}" / f"{path.stem}-{digest}.png"
+
+
 def _aligner(args, size):
     """The --align step: photo -> aligned face crop (uses the face pipeline)."""
     from .face import DEFAULT_TEMPLATE, align_photo
+    from .imageio import read_image
 
-    cache = Path(args.crop_cache) if args.crop_cache else None
+    cache = None
+    if args.crop_cache:
+        cache = Path(args.crop_cache)
+        make_output_dir(cache / f"{DEFAULT_TEMPLATE}-{size[0]}x{size[1]}", "crop cache folder")
+    warned = threading.Event()
 
     def prepare(rgb: np.ndarray, path: Path) -> np.ndarray:
         cached = None
         if cache is not None:
-            cached = cache / f"{DEFAULT_TEMPLATE}-{size[0]}x{size[1]}" / path.parent.name / f"{path.stem}.png"
-            if cached.is_file():
-                from .imageio import read_image
-
-                return read_image(cached).rgb
-        crop = align_photo(rgb, size=size)
+            try:
+                cached = crop_cache_path(cache, path, DEFAULT_TEMPLATE, size)
+            except OSError:
+                cached = None  # the photo was just read; a failing stat only skips the cache
+            if cached is not None and cached.is_file():
+                try:
+                    crop = read_image(cached).rgb
+                except MRError:
+                    crop = None  # a damaged cached crop is made again
+                if crop is not None and crop.shape[:2] == tuple(size):
+                    return crop
+        crop = align_photo(rgb, size=size, name=str(path))
         if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            write_image(cached, crop)
+            try:
+                write_image(cached, crop)
+            except OSError as exc:
+                if not warned.is_set():
+                    warned.set()
+                    _err(
+                        f"warning: {cached}: cannot write to the crop cache ({write_error_reason(cached, exc)})"
+                    )
         return crop
 
     return prepare, DEFAULT_TEMPLATE
@@ -241,6 +323,8 @@ def run_train(args) -> int:
     if args.align:
         size = size or (128, 128)
         prepare, template = _aligner(args, size)
+    out = Path(args.output) if args.output else Path(args.weights_dir) / DEFAULT_MODEL_NAME
+    _check_output_file(out)
     source_dir = Path(args.source_dir) if args.source_dir else pairs[0].source.parent
     target_dir = Path(args.target_dir) if args.target_dir else pairs[0].target.parent
     model = _new_model(
@@ -275,7 +359,6 @@ def run_train(args) -> int:
         raise DataError("no usable training pairs: nothing to train on")
     if not args.training_set:
         model.training_set = f"{used} pairs from {source_dir} -> {target_dir}"
-    out = Path(args.output) if args.output else Path(args.weights_dir) / DEFAULT_MODEL_NAME
     model.save(out)
     h, w = model.image_size_
     skipped = f", {len(failures)} photo(s) skipped" if failures else ""
@@ -298,7 +381,7 @@ def _add_test(sub) -> None:
     p.set_defaults(func=run_test)
 
 
-def _loader_for(model: MaskedRegression, args) -> CropLoader:
+def _loader_for(model: MaskedRegression | ShapeTextureModel, args, path: Path) -> CropLoader:
     if args.input_ch != model.channels_ and args.input_ch == 3 and model.channels_ == 1:
         channels = 1  # the default --input_ch 3 must not fight a gray model
     else:
@@ -308,7 +391,25 @@ def _loader_for(model: MaskedRegression, args) -> CropLoader:
     size = model.image_size_
     if args.image_size and (args.image_size, args.image_size) != tuple(size):
         raise DataError(f"--image_size is {args.image_size} but the model was trained on {size[1]}x{size[0]}")
-    return CropLoader(channels=channels, size=size, resize=args.resize, scaling=args.scaling or model.scaling)
+    if args.scaling and args.scaling != model.scaling:
+        raise DataError(
+            f"--scaling is {args.scaling} but {path} was trained with {model.scaling} scaling; "
+            "leave --scaling out (the model file sets it)"
+        )
+    return CropLoader(channels=channels, size=size, resize=args.resize, scaling=model.scaling)
+
+
+def _write_strip(path: Path, strip: np.ndarray, failures: list[Failure]) -> bool:
+    """Write one result strip; a failure is recorded for the report (the batch goes on)."""
+    try:
+        write_image(path, strip)
+    except OSError as exc:
+        failures.append(Failure(path, f"cannot write the result ({write_error_reason(path, exc)})"))
+        return False
+    except MRError as exc:
+        failures.append(Failure(path, str(exc).removeprefix(f"{path}: ")))
+        return False
+    return True
 
 
 def _strip(*images: np.ndarray) -> np.ndarray:
@@ -317,11 +418,11 @@ def _strip(*images: np.ndarray) -> np.ndarray:
 
 
 def run_test(args) -> int:
-    model = load_model(_model_path(args), backend=args.backend)
+    model_path = _model_path(args)
+    model = load_model(model_path, backend=args.backend)
     pairs = _pairs_from_args(args, "test")
-    loader = _loader_for(model, args)
-    out_dir = Path(args.test_results_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    loader = _loader_for(model, args, model_path)
+    out_dir = make_output_dir(Path(args.test_results_dir), "results folder")
     rows, failures = [], []
     with tqdm(total=len(pairs), desc="test", unit="pair", file=sys.stderr, leave=False, disable=None) as bar:
         for X, Y, used, chunk_failures in iter_pair_chunks(
@@ -332,7 +433,7 @@ def run_test(args) -> int:
                 continue
             P = np.clip(model.predict(X), 0.0, 1.0)
             for pair, x, p, y in zip(used, X, P, Y, strict=True):
-                write_image(out_dir / f"{pair.source.stem}_test.png", _strip(x, p, y))
+                _write_strip(out_dir / f"{pair.source.stem}_test.png", _strip(x, p, y), failures)
                 rows.append((pair.source.name, psnr(p, y), ssim(p, y)))
     _report_failures(failures)
     if rows:
@@ -359,7 +460,12 @@ def _add_test_inthewild(sub) -> None:
     p.add_argument("--total_images", type=_positive_int, help="use only the first N images (default: all)")
     p.add_argument("--input_ch", type=int, choices=(1, 3), default=3)
     p.add_argument("--receptive_field", type=_odd_int, help="(ignored: read from the model file)")
-    p.add_argument("--scaling", choices=("unit", "minmax"), default=None)
+    p.add_argument(
+        "--scaling",
+        choices=("unit", "minmax"),
+        default=None,
+        help="(read from the model file; another value is refused)",
+    )
     p.add_argument("--backend", default="numpy")
     p.add_argument("--weights_dir", default="Exp_N2H/weights/")
     p.add_argument("--model", help=f"model file (default: <weights_dir>/{DEFAULT_MODEL_NAME})")
@@ -371,13 +477,13 @@ def run_test_inthewild(args) -> int:
     folder = args.inthewild_dataset_dir or args.test_dataset_dir
     if not folder:
         raise InvalidParameterError("give --inthewild_dataset_dir DIR (a folder of face crops)")
-    model = load_model(_model_path(args), backend=args.backend)
-    loader = _loader_for(model, args)
+    model_path = _model_path(args)
+    model = load_model(model_path, backend=args.backend)
+    loader = _loader_for(model, args, model_path)
     paths = list_images(folder)[: args.total_images] if args.total_images else list_images(folder)
     if not paths:
         raise DataError(f"{folder}: no images found")
-    out_dir = Path(args.inthewild_results_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_output_dir(Path(args.inthewild_results_dir), "results folder")
     failures, written = [], 0
     for path in tqdm(paths, desc="test_inthewild", unit="image", file=sys.stderr, leave=False, disable=None):
         try:
@@ -386,8 +492,7 @@ def run_test_inthewild(args) -> int:
             failures.append(Failure(path, str(exc).removeprefix(f"{path}: ")))
             continue
         p = np.clip(model.predict(x), 0.0, 1.0)
-        write_image(out_dir / f"{path.stem}_test_inthewild.png", _strip(x, p))
-        written += 1
+        written += _write_strip(out_dir / f"{path.stem}_test_inthewild.png", _strip(x, p), failures)
     _report_failures(failures)
     print(
         f"wrote {written} input|output strip(s) to {out_dir}"

@@ -110,21 +110,21 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from . import evaluate as ev
-    from .model import MaskedRegression
-    from .modelfile import resolve_model
+    from .cli import check_model_size, make_output_dir
+    from .modelfile import load_model, resolve_model
 
     if args.columns < 1:
         raise DataError(f"--columns must be 1 or more, got {args.columns}")
     path = resolve_model(expression=args.expression, path=args.model)
-    model = MaskedRegression.load(path, backend=args.backend)
+    model = load_model(path, backend=args.backend)
+    if not args.crops:  # given crops are used at the model's size, whatever it is
+        check_model_size(model, path)
     if args.pairs_file is not None:
         subjects = read_name_list(args.pairs_file)
     else:
         subjects = args.subjects
     pairs = ev.find_pairs(args.source_dir, args.target_dir, subjects)
-    out_dir = Path(args.output_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"{out_dir}: exists and is not a folder")
+    out_dir = make_output_dir(Path(args.output_dir))  # before the long run: a bad folder is found now
 
     results = []
     progress = tqdm(

@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .argtypes import ranged
+from .atomic import write_error_reason
 from .errors import InvalidParameterError, MRError
 from .imageio import IMAGE_SUFFIXES, WRITABLE_SUFFIXES, read_image, write_image
 from .synthesis import MAX_INTENSITY, check_model_template
@@ -105,26 +106,24 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def run(args) -> int:
+    from .cli import check_model_size, make_output_dir
     from .face import MIN_EYE_DISTANCE, FaceDetector
-    from .model import MaskedRegression
-    from .modelfile import resolve_model
+    from .modelfile import load_model, resolve_model
     from .synthesis import synthesize
 
     model_path = resolve_model(args.expression, args.model)
-    model = MaskedRegression.load(model_path, backend=args.backend)
+    model = load_model(model_path, backend=args.backend)
     check_model_template(model)
+    check_model_size(model, model_path)
     out_dir = Path(args.output_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise InvalidParameterError(f"{out_dir}: output folder is a file")
+        raise InvalidParameterError(f"{out_dir}: the output folder is a file, not a folder")
     files = collect_inputs(args.inputs)
     if not files:
         raise InvalidParameterError(
             "no input images (the folders given hold no .jpg, .jpeg, .png, .webp or .bmp)"
         )
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidParameterError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from None
+    make_output_dir(out_dir)
 
     min_eye = args.min_face if args.min_face is not None else MIN_EYE_DISTANCE
     failed = 0
@@ -182,7 +181,7 @@ def run(args) -> int:
                 report(f"{path}: not enough memory to process this image")
             except OSError as exc:
                 failed += 1
-                report(f"{path}: cannot write {target} ({exc.strerror or exc})")
+                report(f"{path}: cannot write {target} ({write_error_reason(target, exc)})")
             bar.update(1)
     summary = f"wrote {written} of {len(files)} photo(s) to {out_dir}"
     print(summary + (f"; {failed} failed" if failed else ""))

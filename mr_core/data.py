@@ -211,10 +211,9 @@ def iter_pair_chunks(
     """Yield ``(X, Y, pairs_used, failures)`` chunk by chunk; memory is bounded by ``chunk_size``.
 
     A pair whose source or target cannot be used (unreadable, no face, wrong size) is left out of its
-    chunk and reported in ``failures`` (one entry per bad file); the other pairs go on.
+    chunk and reported in ``failures`` (one entry per bad file); the other pairs go on.  When the
+    loader has no size yet, the first image that can be read sets it.
     """
-    if loader.size is None and pairs:
-        loader.read_uint8(pairs[0].source)  # fixes the size from the first image, in this thread
     workers = workers or min(8, os.cpu_count() or 1)
 
     def load(pair: Pair):
@@ -226,9 +225,21 @@ def iter_pair_chunks(
                 failed.append(Failure(path, str(exc).removeprefix(f"{path}: ")))
         return pair, out, failed
 
+    # Without a size, read pairs in this thread until one image fixes it (no race between workers);
+    # their results are kept, so no image is read twice and a bad first file is just a failure.
+    early: dict[int, tuple] = {}
+    for i, pair in enumerate(pairs):
+        if loader.size is not None:
+            break
+        early[i] = load(pair)
+
+    def load_at(i: int):
+        result = early.pop(i, None)
+        return result if result is not None else load(pairs[i])
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(pairs), chunk_size):
-            results = list(pool.map(load, pairs[start : start + chunk_size]))
+            results = list(pool.map(load_at, range(start, min(start + chunk_size, len(pairs)))))
             xs, ys, used, failures = [], [], [], []
             for pair, out, failed in results:
                 if failed:

@@ -13,8 +13,10 @@ appearance models do, and keep the person's own detail:
   thin-plate-spline warp that moves chosen points of a crop where asked (dense field through
   :func:`cv2.remap`), used to turn a neutral mouth into a smiling one without resampling the
   rest of the face.
-* :func:`mean_flow_map` -- the warp from the mean source shape to the mean target shape, one
-  fixed sampling map that needs no landmarks at synthesis time.
+* :func:`expression_flow_map`, :func:`texture_pairs` -- the warp from the mean source shape to the
+  mean target shape (one fixed sampling map that needs no landmarks at synthesis time) and the
+  training pairs of the texture change that follows it; :class:`mr_core.expression.ShapeTextureModel`
+  puts them together.
 
 Images are float arrays (H x W x C or H x W) in [0, 1]; points are (x, y) in pixels with pixel
 centres at integer coordinates (OpenCV's convention, the one :mod:`mr_core.face` aligns with).
@@ -36,7 +38,6 @@ __all__ = [
     "border_anchors",
     "detail_transfer",
     "lowpass",
-    "mean_flow_map",
     "mirror_images",
     "mirror_pairs",
     "tps_fit",
@@ -325,51 +326,6 @@ def warp_image(x, sampling_map, interpolation: str = "cubic") -> np.ndarray:
     return out
 
 
-def mean_flow_map(
-    source_landmarks,
-    target_landmarks,
-    shape: tuple[int, int],
-    *,
-    points=None,
-    step: int = 4,
-    regularization: float = 0.0,
-    symmetric_axis: float | None = None,
-    mirror_index=None,
-) -> np.ndarray:
-    """The fixed sampling map that moves the mean source shape to the mean target shape.
-
-    ``source_landmarks`` and ``target_landmarks`` are (n, k, 2) landmark sets of the training
-    pairs in crop pixels.  ``points`` selects which of the k landmarks drive the warp (default
-    all).  With ``symmetric_axis`` and ``mirror_index`` (the landmark that mirrors each landmark,
-    length k) the mean shapes are first averaged with their mirror images, so the warp is exactly
-    left/right symmetric.  Returns the (H, W, 2) float32 map for :func:`warp_image`.
-    """
-    S = np.asarray(source_landmarks, dtype=np.float64)
-    T = np.asarray(target_landmarks, dtype=np.float64)
-    if S.ndim != 3 or S.shape[2] != 2 or S.shape != T.shape or S.shape[0] < 1:
-        raise DataError(f"the landmark sets must both have shape (n, k, 2), got {S.shape} and {T.shape}")
-    s, t = S.mean(axis=0), T.mean(axis=0)
-    if symmetric_axis is not None:
-        if mirror_index is None:
-            raise InvalidParameterError(
-                "symmetric_axis needs mirror_index, the landmark mirroring each landmark"
-            )
-        idx = np.asarray(mirror_index, dtype=np.int64)
-        if idx.shape != (s.shape[0],) or idx.min() < 0 or idx.max() >= s.shape[0]:
-            raise DataError(f"mirror_index must hold {s.shape[0]} landmark indices")
-
-        def sym(p):
-            q = p[idx].copy()
-            q[:, 0] = 2.0 * symmetric_axis - q[:, 0]
-            return 0.5 * (p + q)
-
-        s, t = sym(s), sym(t)
-    if points is not None:
-        sel = np.asarray(points, dtype=np.int64)
-        s, t = s[sel], t[sel]
-    return backward_map(t, s, shape, step=step, regularization=regularization)
-
-
 def landmark_mirror_index(landmarks, axis_x: float) -> np.ndarray:
     """For each landmark of a left/right symmetric mesh, the index of its mirror image.
 
@@ -433,17 +389,6 @@ def identity_map(shape: tuple[int, int]) -> np.ndarray:
     h, w = (int(v) for v in shape)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     return np.stack([xx, yy], axis=-1)
-
-
-def scale_motion(sampling_map, factor: float) -> np.ndarray:
-    """The sampling map with every displacement multiplied by ``factor`` (0: identity, 1: as is)."""
-    m = np.asarray(sampling_map, dtype=np.float32)
-    if m.ndim != 3 or m.shape[2] != 2:
-        raise DataError(f"the sampling map must have shape (H, W, 2), got {m.shape}")
-    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not math.isfinite(factor):
-        raise InvalidParameterError(f"factor must be a finite number, got {factor!r}")
-    base = identity_map(m.shape[:2])
-    return base + np.float32(factor) * (m - base)
 
 
 def expression_flow_map(
@@ -518,33 +463,7 @@ def texture_pairs(X, Y, sampling_map, *, mirror_axis: float | None = None, inter
     return A, B - A
 
 
-def shape_texture_apply(
-    x,
-    sampling_map,
-    predict_change,
-    *,
-    sigma: float = 2.0,
-    intensity: float = 1.0,
-    interpolation: str = "cubic",
-) -> np.ndarray:
-    """Synthesis: warp ``x`` to the target shape, then add the smoothed predicted texture change.
-
-    ``x``: one float crop (H, W, C) in [0, 1].  ``predict_change``: a callable mapping the warped
-    crop to the texture change (e.g. ``model.predict`` of a MaskedRegression fitted on
-    :func:`texture_pairs`).  Returns ``w + intensity * lowpass(predict_change(w), sigma)`` with
-    ``w`` the crop warped by the map whose motion is scaled by ``intensity`` (float32, not clipped).
-    """
-    x = _check_image(x, "x")
-    sigma = _check_sigma(sigma)
-    if isinstance(intensity, bool) or not isinstance(intensity, numbers.Real) or not math.isfinite(intensity):
-        raise InvalidParameterError(f"intensity must be a finite number, got {intensity!r}")
-    m = sampling_map if intensity == 1.0 else scale_motion(sampling_map, intensity)
-    w = warp_image(np.asarray(x, dtype=np.float32), m, interpolation)
-    change = np.asarray(predict_change(w), dtype=np.float32).reshape(w.shape)
-    return w + np.float32(intensity) * lowpass(change, sigma)
-
-
-__all__ += ["expression_flow_map", "identity_map", "scale_motion", "shape_texture_apply", "texture_pairs"]
+__all__ += ["expression_flow_map", "identity_map", "texture_pairs"]
 
 
 def photo_sampling_map(displacement, matrix, box: tuple[int, int, int, int]) -> np.ndarray:

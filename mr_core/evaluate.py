@@ -45,11 +45,9 @@ from scipy import ndimage
 
 from . import metrics
 from .atomic import atomic_write_bytes
-from .data import list_images
+from .data import _keyed, to_gray, to_uint8
 from .errors import DataError, FaceError, InvalidParameterError, MRError
 from .landmarker import EXPRESSIONS, FaceAnalysis, Landmarker, expression_score
-
-#: Image file suffixes the pairing looks at.
 
 #: Below this real change of the expression score the fraction of change is undefined.
 MIN_REAL_CHANGE = 0.05
@@ -73,7 +71,11 @@ METRICS = ("psnr", "ssim", "score_input", "score_output", "score_target", "fract
 
 @dataclass(frozen=True)
 class Pair:
-    """One evaluation pair: file name stem, source photo and target photo."""
+    """One evaluation pair: file name stem, source photo and target photo.
+
+    Like :class:`mr_core.data.Pair`, except that a photo may be missing (``None``): such a pair is
+    reported as failed instead of stopping the evaluation.
+    """
 
     name: str
     source: Path | None
@@ -116,11 +118,8 @@ class PairResult:
 
 
 def _images_by_stem(folder: Path) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for p in list_images(folder):
-        if not p.name.startswith("."):
-            found.setdefault(p.stem, p)
-    return found
+    """Image files of ``folder`` by file name stem (hidden files left out; a repeated stem raises)."""
+    return _keyed(folder, lambda p: None if p.name.startswith(".") else p.stem)[0]
 
 
 def find_pairs(
@@ -128,17 +127,17 @@ def find_pairs(
 ) -> list[Pair]:
     """Pairs by identical file name stem.
 
-    Without ``subjects``: every stem found in both folders (raises :class:`DataError` when
-    there is none).  With ``subjects``: exactly those, in that order; a subject missing
-    from either folder is returned with ``source`` or ``target`` set to ``None`` so that
-    it can be reported.
+    Without ``subjects``: every stem found in either folder, sorted; a file without a partner of
+    the same stem in the other folder comes back with ``source`` or ``target`` set to ``None``, so
+    that it is reported as a failed pair (raises :class:`DataError` when no file has a partner at
+    all).  With ``subjects``: exactly those, in that order, missing ones likewise with ``None``.
     """
     src = _images_by_stem(Path(source_dir))
     tgt = _images_by_stem(Path(target_dir))
     if subjects is None:
-        names = sorted(set(src) & set(tgt))
-        if not names:
+        if not set(src) & set(tgt):
             raise DataError(f"{source_dir}: no image has a partner of the same name in {target_dir}")
+        names = sorted(set(src) | set(tgt))
     else:
         names = list(dict.fromkeys(str(s) for s in subjects))
         if not names:
@@ -151,20 +150,6 @@ def find_pairs(
 
 def _to_float(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(rgb, dtype=np.float64) / 255.0
-
-
-def _to_uint8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
-
-
-def _gray(x: np.ndarray) -> np.ndarray:
-    """Luma (ITU-R BT.601) of an H x W x 3 float image; H x W x 1 and H x W pass through."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 2:
-        return x
-    if x.shape[2] == 1:
-        return x[..., 0]
-    return x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
 
 
 def fit_crop(rgb: np.ndarray, size: tuple[int, int], name: str = "image") -> np.ndarray:
@@ -220,8 +205,18 @@ def as_rgb(x: np.ndarray) -> np.ndarray:
 
 
 def sharpness(x: np.ndarray) -> float:
-    """Variance of the Laplacian of the gray image (float in [0, 1])."""
-    return float(np.var(ndimage.laplace(_gray(x), mode="reflect")))
+    """Variance of the Laplacian of the gray image, in [0, 1] units.
+
+    ``x``: a uint8 image, or a float one in [0, 1] (rounded to uint8 first: what is measured is
+    what is written); RGB is turned into its luma (:func:`mr_core.data.to_gray`).
+    """
+    x = np.asarray(x)
+    if x.dtype != np.uint8:
+        x = to_uint8(x)
+    if x.ndim == 3 and x.shape[2] == 3:
+        x = to_gray(x)
+    gray = x.reshape(x.shape[:2]).astype(np.float64) / 255.0
+    return float(np.var(ndimage.laplace(gray, mode="reflect")))
 
 
 def sharpness_ratio(output: np.ndarray, reference: np.ndarray) -> float | None:
@@ -291,8 +286,8 @@ def evaluate_crops(
     out_clipped = np.clip(out, 0.0, 1.0)
     res.psnr = metrics.psnr(out_clipped, x_tgt)
     res.ssim = metrics.ssim(out_clipped, x_tgt)
-    res.sharpness = sharpness_ratio(out_clipped, x_in)
-    crop_out = _to_uint8(out_clipped)
+    crop_out = to_uint8(out_clipped)
+    res.sharpness = sharpness_ratio(crop_out, crop_in)
     res.crops = (crop_in, crop_out, crop_target)
 
     analyses: dict[str, FaceAnalysis | None] = {}
@@ -331,7 +326,11 @@ def evaluate_pair(
 
     if pair.source is None or pair.target is None:
         missing = "source" if pair.source is None else "target"
-        return PairResult(name=pair.name, error=f"no {missing} image named {pair.name}")
+        present = pair.target if pair.source is None else pair.source
+        error = f"no {missing} image named {pair.name}"
+        if present is not None:
+            error += f" for {present}"
+        return PairResult(name=pair.name, error=error)
     size = tuple(int(s) for s in model.image_size_)
     try:
         src = read_image(pair.source).rgb
@@ -385,11 +384,6 @@ def iter_evaluate(
     finally:
         if own:
             landmarker.close()
-
-
-def evaluate(model, pairs: Iterable[Pair], **kwargs) -> list[PairResult]:
-    """All results of :func:`iter_evaluate` as a list."""
-    return list(iter_evaluate(model, pairs, **kwargs))
 
 
 # ----------------------------------------------------------------------------- summary and report
@@ -447,9 +441,15 @@ def build_report(
 
 
 def model_description(model, path: str | os.PathLike | None = None) -> dict:
-    """A few facts about a model for the report."""
+    """A few facts about a model for the report: method, expressions, settings, template and size.
+
+    Shape-texture models add the settings of their method (``texture_sigma``, ``lower_gain``,
+    ``mirror``, ``photometric``).
+    """
+    method = getattr(model, "method", "mr")
     info = {
         "path": str(path) if path is not None else None,
+        "method": method,
         "source": getattr(model, "source", None),
         "target": getattr(model, "target", None),
         "receptive_field": getattr(model, "receptive_field", None),
@@ -460,6 +460,11 @@ def model_description(model, path: str | os.PathLike | None = None) -> dict:
         "channels": int(model.channels_),
         "score_expression": score_expression(model),
     }
+    if method == "shape-texture":
+        info["texture_sigma"] = getattr(model, "texture_sigma", None)
+        info["lower_gain"] = getattr(model, "lower_gain", None)
+        info["mirror"] = getattr(model, "mirror", None)
+        info["photometric"] = getattr(model, "photometric", False)
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in info.items()}
 
 

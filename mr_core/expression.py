@@ -306,8 +306,15 @@ class ShapeTextureModel:
         The edited crop is ``warped + change``; the motion of the warp is ``intensity * displacement_``.
         """
         tex = self._texture()
-        flow = enhance.identity_map(self.displacement_.shape[:2]) + np.float32(intensity) * self.displacement_
-        warped = enhance.warp_image(np.asarray(x, dtype=np.float32), flow)
+        x = np.asarray(x, dtype=np.float32)
+        h, w = self.displacement_.shape[:2]
+        if x.shape != (h, w, 3):
+            got = "x".join(str(v) for v in x.shape)
+            raise DataError(
+                f"the crop is {got} but the model expects {h}x{w}x3 (aligned RGB crops of its size)"
+            )
+        flow = enhance.identity_map((h, w)) + np.float32(intensity) * self.displacement_
+        warped = enhance.warp_image(x, flow)
         if self.photometric:
             mean, std = face_statistics(warped, self._face_weights())
             inp = to_canonical(warped, mean, std, self.photometric_mean_, self.photometric_std_)

@@ -16,13 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, write_error_reason
 from .errors import InvalidParameterError, ModelFileError
 from .expression import METHODS
 from .model import DTYPES, SCALINGS, MaskedRegression
 
 FORMAT_NAME = "mr-expression"
-FORMAT_VERSION = 1
+#: Newest format version this code reads and writes.  Version 2 marks files that use the shape-texture
+#: lighting fields (``photometric`` true): an older reader refuses them instead of silently ignoring
+#: them.  Every other file is written as version 1, which any reader takes.
+FORMAT_VERSION = 2
 SUFFIX = ".safetensors"
 
 #: Folder of the models shipped with the project (``--expression NAME`` picks ``<NAME>.safetensors``).
@@ -52,7 +55,7 @@ def model_metadata(model) -> dict[str, str]:
     h, w = model.image_size_
     meta = {
         "format": FORMAT_NAME,
-        "format_version": str(FORMAT_VERSION),
+        "format_version": "1",
         "receptive_field": str(model.receptive_field),
         "lam": repr(float(model.lam)),
         "image_height": str(h),
@@ -76,6 +79,7 @@ def model_metadata(model) -> dict[str, str]:
             photometric="true" if model.photometric else "false",
         )
         if model.photometric:
+            meta["format_version"] = "2"  # older readers would ignore the lighting fields
             meta.update(
                 photometric_mean=",".join(repr(float(v)) for v in model.photometric_mean_),
                 photometric_std=",".join(repr(float(v)) for v in model.photometric_std_),
@@ -94,7 +98,16 @@ def save_model(model, path: str | os.PathLike) -> Path:
     if getattr(model, "method", "mr") == "shape-texture":
         tensors["displacement"] = np.ascontiguousarray(model.displacement_, dtype=np.float32)
     data = save(tensors, metadata=model_metadata(model))
-    atomic_write_bytes(path, data)
+    if path.is_dir():
+        raise ModelFileError(
+            f"{path}: is a folder; give a model file name such as {path / ('model' + SUFFIX)}"
+        )
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise ModelFileError(
+            f"{path}: cannot write the model file ({write_error_reason(path, exc)})"
+        ) from None
     return path
 
 
@@ -134,6 +147,11 @@ def _read_file(path: Path) -> bytes:
 def _validate_metadata(path: Path, meta) -> dict[str, str]:
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: not an MR model file (no metadata)")
+    for key, value in meta.items():
+        if not isinstance(value, str):
+            raise ModelFileError(
+                f"{path}: metadata {key} must be a string, got {type(value).__name__} {value!r:.40}"
+            )
     missing = [k for k in _REQUIRED if k not in meta]
     if meta.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{path}: not an MR model file (format is {meta.get('format')!r})")
@@ -141,7 +159,7 @@ def _validate_metadata(path: Path, meta) -> dict[str, str]:
         raise ModelFileError(f"{path}: model metadata lacks {', '.join(missing)}")
     try:
         version = int(meta["format_version"])
-    except ValueError:
+    except (TypeError, ValueError):
         raise ModelFileError(f"{path}: bad format_version {meta['format_version']!r}") from None
     if version > FORMAT_VERSION or version < 1:
         raise ModelFileError(
@@ -152,7 +170,7 @@ def _validate_metadata(path: Path, meta) -> dict[str, str]:
     def integer(key: str, low: int) -> int:
         try:
             value = int(meta[key])
-        except ValueError:
+        except (TypeError, ValueError):
             raise ModelFileError(f"{path}: metadata {key} must be an integer, got {meta[key]!r}") from None
         if value < low:
             raise ModelFileError(f"{path}: metadata {key} must be >= {low}, got {value}")
@@ -168,7 +186,7 @@ def _validate_metadata(path: Path, meta) -> dict[str, str]:
         raise ModelFileError(f"{path}: metadata channels must be 1 or 3, got {meta['channels']}")
     try:
         lam = float(meta["lam"])
-    except ValueError:
+    except (TypeError, ValueError):
         lam = math.nan
     if not (math.isfinite(lam) and lam > 0):
         raise ModelFileError(f"{path}: metadata lam must be a number > 0, got {meta['lam']!r}")
@@ -195,7 +213,7 @@ def _validate_shape_texture(path: Path, meta: dict) -> None:
     try:
         values = [float(meta["texture_sigma"]), float(meta["lower_gain"])]
         values += [float(v) for v in meta["deadzone"].split(",")]
-    except ValueError:
+    except (TypeError, ValueError, AttributeError):
         raise ModelFileError(
             f"{path}: shape-texture metadata must be numbers (texture_sigma, lower_gain, deadzone)"
         ) from None
@@ -220,7 +238,7 @@ def _photometric_values(path: Path, meta: dict) -> tuple[np.ndarray, np.ndarray,
         mean = np.array([float(v) for v in meta["photometric_mean"].split(",")], dtype=np.float32)
         std = np.array([float(v) for v in meta["photometric_std"].split(",")], dtype=np.float32)
         gain = float(meta["photometric_max_gain"])
-    except ValueError:
+    except (TypeError, ValueError, AttributeError):
         raise ModelFileError(
             f"{path}: photometric metadata must be numbers (photometric_mean, photometric_std, "
             "photometric_max_gain)"

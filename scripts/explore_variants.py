@@ -41,6 +41,8 @@ from mr_core import MaskedRegression  # noqa: E402
 from mr_core import enhance as en  # noqa: E402
 from mr_core import evaluate as ev  # noqa: E402
 from mr_core.data import read_name_list, scale_image  # noqa: E402
+from mr_core.expression import ShapeTextureModel  # noqa: E402
+from mr_core.face import DEFAULT_TEMPLATE  # noqa: E402
 
 SIZE = (128, 128)
 
@@ -238,25 +240,25 @@ def train_warp(
     return Fitted(apply, size, landmarks=per_face)
 
 
-def train_recipe(tr, rf=3, lam=0.4, sigma=2.0, lower_gain=1.2, deadzone=(0.25, 0.75)):
-    """The recommended method, built only from :mod:`mr_core.enhance` (what the library ships)."""
-    axis = SIZE[1] / 2
-    flow = en.expression_flow_map(
-        tr["LX"],
-        tr["LY"],
-        SIZE,
-        axis_x=axis,
+def train_recipe(tr, rf=3, lam=0.4, sigma=2.0, lower_gain=1.2, deadzone=(0.25, 0.75), photometric=True):
+    """The shipped method: :class:`mr_core.expression.ShapeTextureModel` (what ``train --method
+    shape-texture`` fits), on the crops of the pipeline's template."""
+    st = ShapeTextureModel(
+        rf,
+        lam,
+        texture_sigma=sigma,
         lower_gain=lower_gain,
-        lower_from=0.456 * SIZE[0],
         deadzone=deadzone,
+        photometric=photometric,
+        template=DEFAULT_TEMPLATE,
     )
-    A, D = en.texture_pairs(_f(tr["X"]), _f(tr["Y"]), flow, mirror_axis=axis)
-    m = _mr(rf, lam, A, D)
+    st.fit(_f(tr["X"]), _f(tr["Y"]), tr["LX"], tr["LY"])
+    _ = st.weights_  # solve now (counted in the training time)
 
     def apply(crop, lms=None):
-        return en.shape_texture_apply(_f(crop), flow, m.predict, sigma=sigma)
+        return st.predict(_f(crop))
 
-    return Fitted(apply, _mr_size(m) + flow.size)
+    return Fitted(apply, _mr_size(st) + st.displacement_.size)
 
 
 # name: (trainer, params, description)
@@ -264,7 +266,7 @@ VARIANTS: dict[str, tuple] = {
     "recipe": (
         train_recipe,
         dict(rf=3, lam=0.4, sigma=2.0, lower_gain=1.2),
-        "shipped recipe (mr_core.enhance)",
+        "shipped recipe (ShapeTextureModel)",
     ),
     "recipe-rf5": (train_recipe, dict(rf=5, lam=0.4, sigma=2.0, lower_gain=1.2), "recipe, texture MR rf 5"),
     "recipe-lam4": (train_recipe, dict(rf=3, lam=4.0, sigma=2.0, lower_gain=1.2), "recipe, lam 4"),

@@ -177,11 +177,18 @@ def test_huge_image_is_refused(client, tmp_path):
         client.predict(handle_file(str(path)), "smile", 1.0, api_name="/synthesize")
 
 
-def test_upload_over_the_size_limit_is_refused(client, portrait, tmp_path):
+def test_upload_over_the_size_limit_is_refused(client, url, portrait, tmp_path):
+    import httpx
+
     big = tmp_path / "big.jpg"
     big.write_bytes(portrait.read_bytes() + bytes(16 * 1024 * 1024))  # over MAX_FILE_SIZE (15 MB)
-    with pytest.raises(Exception, match="(?i)too large|413|size"):
+    limit = 15 * 1024 * 1024
+    # the client reads the limit from the app's config and refuses before sending ...
+    with pytest.raises(ValueError, match=rf"big\.jpg exceeds the maximum file size of {limit} bytes"):
         client.predict(handle_file(str(big)), "smile", 1.0, api_name="/synthesize")
+    # ... and the server refuses such an upload itself (a client that does not check)
+    r = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.jpg", big.read_bytes(), "image/jpeg")})
+    assert r.status_code == 413 and f"maximum allowed size of {limit} bytes" in r.text
     result, _, _ = client.predict(handle_file(str(portrait)), "smile", 1.0, api_name="/synthesize")
     assert Path(result).is_file()
 
@@ -189,23 +196,52 @@ def test_upload_over_the_size_limit_is_refused(client, portrait, tmp_path):
 def test_bad_expression_and_intensity_are_sentences(client, portrait):
     with pytest.raises(gradio_client.exceptions.AppError, match=r"frown.*\['neutral', 'smile'\]"):
         client.predict(handle_file(str(portrait)), "frown", 1.0, api_name="/synthesize")
-    with pytest.raises(gradio_client.exceptions.AppError):
+    # the intensity slider's bounds (0 to 1.5) are checked before the request runs
+    with pytest.raises(
+        gradio_client.exceptions.AppError, match=r"^Value 3\.0 is greater than maximum value 1\.5"
+    ):
         client.predict(handle_file(str(portrait)), "smile", 3.0, api_name="/synthesize")
 
 
-def test_eight_concurrent_requests_all_succeed(url, portrait):
+def test_eight_concurrent_requests_all_succeed(models_dir, url, portrait):
+    """Concurrent requests, alternating expressions and each its own intensity: every answer is the
+    one for its own request (status and picture)."""
+    from demo.engine import synthesize_photo
+
+    target = {"smile": "smiling", "neutral": "neutral"}
+    asked = [("smile" if i % 2 else "neutral", round(1.0 - 0.05 * i, 2)) for i in range(8)]
     clients = [Client(url, verbose=False) for _ in range(2)]
     jobs = [
-        clients[i % 2].submit(
-            handle_file(str(portrait)), "smile" if i % 2 else "neutral", 1.0, api_name="/synthesize"
-        )
-        for i in range(8)
+        clients[i % 2].submit(handle_file(str(portrait)), e, a, api_name="/synthesize")
+        for i, (e, a) in enumerate(asked)
     ]
-    shape = read_image(portrait).rgb.shape
-    for job in jobs:
+    catalog = ModelCatalog(models_dir)
+    for (expression, intensity), job in zip(asked, jobs, strict=True):
         result, _, status = job.result(timeout=120)
-        assert np.asarray(Image.open(result).convert("RGB")).shape == shape
-        assert "1 face found" in status
+        expected = f"1 face found and changed to {target[expression]} by '{expression}' "
+        assert status.startswith(expected) and f" at intensity {intensity:g} in " in status, status
+        got = np.asarray(Image.open(result).convert("RGB")).astype(int)
+        alone = synthesize_photo(catalog, portrait, expression, intensity).image.astype(int)
+        assert got.shape == alone.shape
+        assert np.abs(got - alone).max() <= 1  # the same picture as this request on its own
+
+
+def test_api_with_the_shipped_models(portrait):
+    """The repository's own models (shape + texture), served as users get them."""
+    from mr_core.modelfile import MODELS_DIR
+
+    assert {"smile", "neutral", "smile-paper"} <= {p.stem for p in MODELS_DIR.glob("*.safetensors")}
+    before = read_image(portrait).rgb
+    with serve(MODELS_DIR) as shipped:
+        result, crops, status = Client(shipped, verbose=False).predict(
+            handle_file(str(portrait)), "smile", 1.0, api_name="/synthesize"
+        )
+        after = np.asarray(Image.open(result).convert("RGB"))  # read before the server cleans up
+        assert len(crops) == 2 and all(Path(c).is_file() for c in crops)
+    assert after.shape == before.shape  # the full photo
+    diff = np.abs(after.astype(int) - before.astype(int)).sum(axis=2)
+    assert diff.mean() > 0.5 and diff[:20].max() == 0  # the face changed, the background did not
+    assert status.startswith("1 face found and changed to smiling by 'smile' (shape + texture) "), status
 
 
 def test_webcam_photo_sent_inline_is_read(models_dir, portrait):
@@ -310,8 +346,6 @@ def test_shipped_models_in_the_demo_menu_and_how_it_works_panel():
     from mr_core.modelfile import MODELS_DIR
 
     catalog = ModelCatalog(MODELS_DIR)
-    if "smile" not in catalog.entries:
-        pytest.skip("models/smile.safetensors is not shipped yet")
     labels = dict((v, k) for k, v in catalog.choices())
     assert catalog.default() == "smile"
     assert labels["smile"] == "smile — neutral → smiling, 90 pairs, shape + texture"
@@ -319,5 +353,7 @@ def test_shipped_models_in_the_demo_menu_and_how_it_works_panel():
     assert "shape + texture" in catalog.entry("smile").describe()
     model = catalog.model("smile")
     plain = render_weight_maps(model.weights_, model.bias_, model.receptive_field)
-    with_motion = render_weight_maps(model.weights_, model.bias_, model.receptive_field, motion=model.displacement_)
+    with_motion = render_weight_maps(
+        model.weights_, model.bias_, model.receptive_field, motion=model.displacement_
+    )
     assert with_motion.shape[1] > plain.shape[1]  # the learned-motion panel is added

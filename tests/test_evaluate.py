@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from mr_core import cli, cli_evaluate
+from mr_core import cli
 from mr_core import evaluate as ev
-from mr_core.data import read_name_list
+from mr_core.data import read_name_list, to_gray, to_uint8
 from mr_core.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,15 +28,6 @@ TEST_SUBJECTS = ["002", "026", "062"]
 def _needs_london():
     if not (LONDON / "neutral").is_dir() or not (LONDON / "smiling").is_dir():
         pytest.skip(f"London set not found under {LONDON}")
-
-
-def _main(argv, monkeypatch) -> int:
-    """``python -m mr_core ...`` in-process (registers the evaluate command if the dispatcher does not yet)."""
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    if "evaluate" not in sub.choices:
-        monkeypatch.setattr(cli, "_plugin_commands", lambda: (cli_evaluate,))
-    return cli.main(argv)
 
 
 # ----------------------------------------------------------------------------------------- fakes
@@ -69,6 +60,11 @@ def test_sharpness_ratio():
     blurred = ndimage.gaussian_filter(img, (1.5, 1.5, 0))
     assert ev.sharpness_ratio(blurred, img) < 0.2
     assert ev.sharpness_ratio(img, np.full_like(img, 0.5)) is None
+    # measured on the uint8 image's luma: float input in [0, 1] is the same as its uint8 rounding
+    u8 = to_uint8(img)
+    assert ev.sharpness(img) == ev.sharpness(u8) == ev.sharpness(to_gray(u8))
+    gray = to_gray(u8)[..., 0] / 255.0
+    assert ev.sharpness(u8) == pytest.approx(np.var(ndimage.laplace(gray, mode="reflect")))
 
 
 def test_eye_box_and_similarity():
@@ -120,11 +116,18 @@ def test_pairs_file_and_find_pairs(tmp_path):
         (src / name).write_bytes(b"x")
     for name in ("001.png", "002.png", "004.jpg"):
         (tgt / name).write_bytes(b"x")
+    (src / ".001.jpg").write_bytes(b"x")  # hidden files (e.g. macOS metadata) are not photos
     pairs = ev.find_pairs(src, tgt)
-    assert [(p.name, p.source.name, p.target.name) for p in pairs] == [
+    # every photo comes back; one without a partner has the other side None (a failed pair)
+    assert [(p.name, p.source and p.source.name, p.target and p.target.name) for p in pairs] == [
         ("001", "001.jpg", "001.png"),
         ("002", "002.png", "002.png"),
+        ("003", "003.jpg", None),
+        ("004", None, "004.jpg"),
     ]
+    failed = ev.evaluate_pair(_IdentityModel(), pairs[2])
+    assert not failed.ok and failed.error.startswith("no target image named 003 for ")
+    assert ev.evaluate_pair(_IdentityModel(), pairs[3]).error.startswith("no source image named 004 for ")
     listed = tmp_path / "split.txt"
     listed.write_text("# comment\n002\n\n003.jpg  # trailing\n")
     names = read_name_list(listed)
@@ -135,6 +138,9 @@ def test_pairs_file_and_find_pairs(tmp_path):
         ev.find_pairs(src, tmp_path)
     with pytest.raises(DataError, match="folder not found"):
         ev.find_pairs(tmp_path / "nope", tgt)
+    (tgt / "002.jpg").write_bytes(b"x")
+    with pytest.raises(DataError, match="002.jpg and 002.png both pair as '002'"):
+        ev.find_pairs(src, tgt)
     (tmp_path / "empty.txt").write_text("# nothing\n")
     with pytest.raises(DataError, match="lists no names"):
         read_name_list(tmp_path / "empty.txt")
@@ -194,6 +200,53 @@ def test_heldout_split_file():
         assert names == stems[::9]
 
 
+def test_model_description_names_the_method_and_its_settings():
+    from mr_core.modelfile import MODELS_DIR, load_model
+
+    model = load_model(MODELS_DIR / "smile.safetensors")
+    info = ev.model_description(model, MODELS_DIR / "smile.safetensors")
+    assert info["method"] == "shape-texture" and info["target"] == "smiling"
+    for key in ("texture_sigma", "lower_gain", "mirror", "photometric"):
+        assert info[key] == getattr(model, key), key
+    assert isinstance(info["mirror"], bool) and isinstance(info["photometric"], bool)
+    json.dumps(info, allow_nan=False)  # goes into report.json as is
+    paper = ev.model_description(load_model(MODELS_DIR / "smile-paper.safetensors"))
+    assert paper["method"] == "mr" and paper["scaling"] == "minmax" and "texture_sigma" not in paper
+    assert ev.model_description(_IdentityModel())["method"] == "mr"  # a model without the attribute
+
+
+def test_cli_reports_photos_without_a_partner(tmp_path, capsys):
+    """Without --subjects/--pairs-file a photo with no partner is a failed pair: reported, exit 1."""
+    from mr_core import MaskedRegression
+
+    rng = np.random.default_rng(2)
+    X = rng.random((4, 32, 32, 3)).astype(np.float32)
+    model = tmp_path / "m.safetensors"
+    MaskedRegression(3, 0.4, source="neutral", target="smiling").fit(X, X).save(model)
+    src, tgt = tmp_path / "src", tmp_path / "tgt"
+    for folder, names in ((src, ("001", "002", "003")), (tgt, ("001", "002", "004"))):
+        folder.mkdir()
+        for n in names:
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{n}.png")
+    argv = ["evaluate", "--model", str(model), "--source-dir", str(src), "--target-dir", str(tgt)]
+    argv += ["--crops", "--quiet", "-o", str(tmp_path / "o")]
+    rc = cli.main(argv)
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"003: no target image named 003 for {src / '003.png'}" in err
+    assert f"004: no source image named 004 for {tgt / '004.png'}" in err
+    assert "2 of 4 pairs failed" in err and "Traceback" not in err
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert [p["name"] for p in report["pairs"]] == ["001", "002", "003", "004"]
+    assert [p.get("error") is None for p in report["pairs"]] == [True, True, False, False]
+    assert report["summary"]["evaluated"] == 2 and report["summary"]["failed"] == 2
+    assert report["model"]["method"] == "mr"
+    (src / "003.png").unlink()
+    (tgt / "004.png").unlink()
+    assert cli.main(argv) == 0  # every photo has its partner
+    assert "failed" not in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------- end to end
 
 
@@ -225,9 +278,9 @@ def smile_model(tmp_path_factory):
     return path
 
 
-def test_cli_evaluate_photos(smile_model, tmp_path, monkeypatch, capsys):
+def test_cli_evaluate_photos(smile_model, tmp_path, capsys):
     out = tmp_path / "eval"
-    rc = _main(
+    rc = cli.main(
         [
             "evaluate",
             "--model",
@@ -243,7 +296,6 @@ def test_cli_evaluate_photos(smile_model, tmp_path, monkeypatch, capsys):
             "-o",
             str(out),
         ],
-        monkeypatch,
     )
     captured = capsys.readouterr()
     assert rc == 1  # one pair failed, the rest were evaluated
@@ -264,7 +316,7 @@ def test_cli_evaluate_photos(smile_model, tmp_path, monkeypatch, capsys):
     assert Image.open(out / "contact_sheet.png").size[0] > 3 * 128
 
 
-def test_cli_evaluate_crops(smile_model, tmp_path, monkeypatch, capsys):
+def test_cli_evaluate_crops(smile_model, tmp_path, capsys):
     from mr_core.face import align_photo
 
     for expr in ("neutral", "smiling"):
@@ -274,7 +326,7 @@ def test_cli_evaluate_crops(smile_model, tmp_path, monkeypatch, capsys):
             Image.fromarray(align_photo(rgb, size=(128, 128))).save(tmp_path / expr / f"{n}.png")
     (tmp_path / "neutral" / "bad.png").write_bytes(b"not an image")
     (tmp_path / "smiling" / "bad.png").write_bytes(b"not an image")
-    rc = _main(
+    rc = cli.main(
         [
             "evaluate",
             "--model",
@@ -288,7 +340,6 @@ def test_cli_evaluate_crops(smile_model, tmp_path, monkeypatch, capsys):
             "-o",
             str(tmp_path / "o"),
         ],
-        monkeypatch,
     )
     captured = capsys.readouterr()
     assert rc == 1 and "bad.png" in captured.err and "Traceback" not in captured.err
@@ -296,8 +347,8 @@ def test_cli_evaluate_crops(smile_model, tmp_path, monkeypatch, capsys):
     assert report["summary"]["evaluated"] == 2 and report["settings"]["crops"] is True
 
 
-def test_cli_bad_input_is_one_line(smile_model, tmp_path, monkeypatch, capsys):
-    rc = _main(
+def test_cli_bad_input_is_one_line(smile_model, tmp_path, capsys):
+    rc = cli.main(
         [
             "evaluate",
             "--model",
@@ -309,11 +360,10 @@ def test_cli_bad_input_is_one_line(smile_model, tmp_path, monkeypatch, capsys):
             "-o",
             str(tmp_path / "o"),
         ],
-        monkeypatch,
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "nope" in err[0]
-    rc = _main(
+    rc = cli.main(
         [
             "evaluate",
             "--model",
@@ -325,7 +375,6 @@ def test_cli_bad_input_is_one_line(smile_model, tmp_path, monkeypatch, capsys):
             "-o",
             str(tmp_path / "o"),
         ],
-        monkeypatch,
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "missing.safetensors" in err[0]
@@ -339,6 +388,4 @@ def test_python_m_evaluate_help():
         text=True,
         timeout=60,
     )
-    if proc.returncode != 0 and "invalid choice" in proc.stderr:
-        pytest.skip("the evaluate command is not registered in mr_core/cli.py yet")
     assert proc.returncode == 0 and "--pairs-file" in proc.stdout

@@ -168,6 +168,41 @@ def test_photometric_model_file_round_trip_and_old_files(tmp_path):
     assert read_metadata(tmp_path / "again.safetensors")["photometric"] == "false"
 
 
+def test_format_version_2_only_for_files_with_the_lighting_fields(tmp_path):
+    from safetensors.numpy import load, save
+
+    photometric, X = _synthetic_model()
+    plain, _ = _synthetic_model(photometric=False)
+    photometric.save(tmp_path / "p.safetensors")
+    plain.save(tmp_path / "q.safetensors")
+    meta = read_metadata(tmp_path / "p.safetensors")
+    assert meta["format_version"] == "2" and meta["photometric"] == "true"
+    assert read_metadata(tmp_path / "q.safetensors")["format_version"] == "1"
+    # a reader of version 1 only would refuse the new file, not ignore its lighting fields; this one reads
+    # both, and files written as version 1 before the marker existed still load with their lighting
+    path = tmp_path / "p.safetensors"
+    path.write_bytes(save(load(path.read_bytes()), metadata={**meta, "format_version": "1"}))
+    loaded = load_model(path)
+    assert loaded.photometric
+    np.testing.assert_allclose(loaded.predict(X[:1] * 0.5), photometric.predict(X[:1] * 0.5), atol=1e-6)
+
+
+def test_crops_of_another_size_are_refused_like_the_paper_mr():
+    from mr_core import MaskedRegression
+
+    model, X = _synthetic_model()
+    small = np.zeros((2, 24, 20, 3), np.uint8)
+    with pytest.raises(DataError, match="the crop is 24x20x3 but the model expects 48x40x3"):
+        edit_crops(model, small)
+    with pytest.raises(DataError, match="expects 48x40x3"):
+        model.edit(np.zeros((*SIZE, 1), np.float32))
+    with pytest.raises(DataError, match="expects 48x40x3"):
+        model.predict(X[:1, :24, :20])
+    mr = MaskedRegression(3, 0.4).fit(X[:4], X[:4])
+    with pytest.raises(DataError, match="but the model expects 48x40x3"):
+        edit_crops(mr, small)
+
+
 def test_bad_settings_and_order():
     with pytest.raises(InvalidParameterError, match="photometric_max_gain must be a finite number > 0"):
         ShapeTextureModel(template=DEFAULT_TEMPLATE, photometric_max_gain=0).fit_shape(

@@ -31,7 +31,16 @@ def test_round_trip_keeps_predictions_and_metadata(tmp_path, fitted):
     m.save(path)
     loaded = MaskedRegression.load(path)
     np.testing.assert_array_equal(loaded.predict(X), m.predict(X))
-    for attr in ("receptive_field", "lam", "dtype", "source", "target", "template", "training_set", "scaling"):
+    for attr in (
+        "receptive_field",
+        "lam",
+        "dtype",
+        "source",
+        "target",
+        "template",
+        "training_set",
+        "scaling",
+    ):
         assert getattr(loaded, attr) == getattr(m, attr), attr
     assert loaded.image_size_ == (8, 6) and loaded.channels_ == 3 and loaded.n_pairs_ == 10
     meta = read_metadata(path)
@@ -81,7 +90,11 @@ def _rewrite(path, tensors=None, **meta_changes):
         (lambda p: _rewrite(p, template=None), "lacks template"),
         (
             lambda p: _rewrite(
-                p, {"weights": np.full((25, 8, 6, 3), np.nan, np.float32), "bias": np.zeros((8, 6, 3), np.float32)}
+                p,
+                {
+                    "weights": np.full((25, 8, 6, 3), np.nan, np.float32),
+                    "bias": np.zeros((8, 6, 3), np.float32),
+                },
             ),
             "NaN",
         ),
@@ -95,6 +108,72 @@ def test_damaged_files_are_refused_with_one_sentence(tmp_path, fitted, damage, m
     with pytest.raises(ModelFileError, match=message) as info:
         load_model(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def _rewrite_raw(path, **meta_changes):
+    """Change metadata values in the JSON header itself (any JSON value, not only strings)."""
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    header["__metadata__"].update(meta_changes)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("receptive_field", None),
+        ("lam", [0.4]),
+        ("format_version", 1),
+        ("image_height", 8),
+        ("template", 5),
+        ("scaling", {"unit": True}),
+        ("dtype", None),
+        ("format", None),
+        ("method", False),
+        ("extra", 1.5),
+    ],
+)
+def test_metadata_values_that_are_not_strings_are_refused(tmp_path, fitted, key, value):
+    m, _ = fitted
+    path = tmp_path / "model.safetensors"
+    m.save(path)
+    _rewrite_raw(path, **{key: value})
+    for read in (read_metadata, load_model):
+        with pytest.raises(ModelFileError, match=f"metadata {key} must be a string") as info:
+            read(path)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_format_version_1_for_plain_files_and_reader_takes_1_and_2(tmp_path, fitted):
+    m, X = fitted
+    path = tmp_path / "model.safetensors"
+    m.save(path)
+    assert read_metadata(path)["format_version"] == "1"
+    _rewrite(path, format_version="2")
+    np.testing.assert_array_equal(load_model(path).predict(X), m.predict(X))
+    _rewrite(path, format_version="3")
+    with pytest.raises(ModelFileError, match="format version 3 is not supported .this version reads 1 to 2"):
+        load_model(path)
+    _rewrite(path, format_version="0")
+    with pytest.raises(ModelFileError, match="format version 0 is not supported"):
+        load_model(path)
+
+
+def test_writing_to_a_folder_or_under_a_file_is_one_sentence(tmp_path, fitted):
+    m, _ = fitted
+    with pytest.raises(ModelFileError, match="is a folder; give a model file name") as info:
+        m.save(tmp_path)
+    assert str(info.value).startswith(f"{tmp_path}: ")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for target in (blocker / "m.safetensors", blocker / "sub" / "m.safetensors"):
+        with pytest.raises(ModelFileError) as info:
+            m.save(target)
+        assert str(info.value) == f"{target}: cannot write the model file ({blocker} is a file, not a folder)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_missing_file_and_folder(tmp_path):
