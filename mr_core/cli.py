@@ -263,7 +263,6 @@ def _new_model(args, source: str, target: str, template: str | None):
             **common, texture_sigma=args.texture_sigma, lower_gain=args.lower_gain, mirror=not args.no_mirror
         )
         model._check_params()
-        MaskedRegression(**common)._backend()  # the texture model's settings and backend
         return model
     model = MaskedRegression(**common, scaling=args.scaling or "unit")
     model._backend()  # validate the settings and the backend before reading any image

@@ -184,6 +184,19 @@ class ShapeTextureModel:
             raise InvalidParameterError(
                 "template is required: the warp is drawn in the alignment template's frame"
             )
+        self._new_texture()._backend()  # the texture model's own settings and its backend
+
+    def _new_texture(self) -> MaskedRegression:
+        return MaskedRegression(
+            self.receptive_field,
+            self.lam,
+            backend=self.backend,
+            dtype=self.dtype,
+            source=self.source,
+            target=self.target,
+            template=self.template,
+            training_set=self.training_set,
+        )
 
     def fit_shape(
         self, source_landmarks, target_landmarks, image_size: tuple[int, int], lighting=None
@@ -209,16 +222,7 @@ class ShapeTextureModel:
             deadzone=tuple(float(v) for v in self.deadzone),
         )
         self.displacement_ = (flow - enhance.identity_map((h, w))).astype(np.float32)
-        self.texture_ = MaskedRegression(
-            self.receptive_field,
-            self.lam,
-            backend=self.backend,
-            dtype=self.dtype,
-            source=self.source,
-            target=self.target,
-            template=self.template,
-            training_set=self.training_set,
-        )
+        self.texture_ = self._new_texture()
         self.n_shape_pairs_ = int(np.asarray(source_landmarks).shape[0])
         self.photometric_mean_ = self.photometric_std_ = None
         if lighting is not None:

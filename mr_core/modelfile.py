@@ -324,10 +324,7 @@ def _load_shape_texture(path: Path, meta: dict, tensors: dict, backend: str):
         template=meta["template"],
         training_set=meta["training_set"],
     )
-    texture = MaskedRegression(
-        receptive_field=model.receptive_field, lam=model.lam, backend=backend, dtype=meta["dtype"],
-        source=model.source, target=model.target, template=model.template, training_set=model.training_set,
-    )  # fmt: skip
+    texture = model._new_texture()
     n_texture = int(meta["n_pairs"]) * (2 if model.mirror else 1)
     texture._set_solution(tensors["weights"], tensors["bias"], n_texture)
     model.texture_ = texture
