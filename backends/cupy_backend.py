@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mr_core.backend import ArrayBackend
+from mr_core.core.backend import ArrayBackend
 from mr_core.errors import BackendError
 
 name = "cupy"

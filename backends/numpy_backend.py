@@ -6,7 +6,7 @@ import platform
 
 import numpy as np
 
-from mr_core.backend import ArrayBackend
+from mr_core.core.backend import ArrayBackend
 
 name = "numpy"
 

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mr_core import MaskedRegression  # noqa: E402
-from mr_core.backend import get_backend  # noqa: E402
+from mr_core.core.backend import get_backend  # noqa: E402
 from mr_core.errors import BackendError  # noqa: E402
 
 # The original code on this machine, 200 RGB pairs of 128x128, rf 3 (from the project's issue tracker;

@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mr_core import MaskedRegression, load_model  # noqa: E402
-from mr_core.expression import edit_crops  # noqa: E402
+from mr_core.core.modelfile import MODELS_DIR  # noqa: E402
 from mr_core.face import DEFAULT_TEMPLATE, FaceDetector, align_face, align_photo, move_pixels, paste_back  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
-from mr_core.modelfile import MODELS_DIR  # noqa: E402
+from mr_core.methods import edit_crops  # noqa: E402
 from mr_core.synthesis import synthesize  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"

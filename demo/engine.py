@@ -18,12 +18,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mr_core.backend import available_backends, describe_backend
+from mr_core.core.backend import available_backends, describe_backend
+from mr_core.core.modelfile import MODELS_DIR, shipped_models
+from mr_core.core.regression import MaskedRegression
 from mr_core.errors import BackendError, FaceError, InvalidParameterError, ModelFileError
 from mr_core.face import FaceDetector, default_detector
 from mr_core.imageio import LoadedImage, read_image
-from mr_core.model import MaskedRegression
-from mr_core.modelfile import MODELS_DIR, load_model, read_metadata, shipped_models
+from mr_core.methods import load_model, read_metadata
 from mr_core.synthesis import MAX_INTENSITY, synthesize
 
 __all__ = [

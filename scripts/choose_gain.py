@@ -18,12 +18,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mr_core import evaluate as ev  # noqa: E402
 from mr_core.data import read_name_list  # noqa: E402
-from mr_core.expression import ShapeTextureModel  # noqa: E402
+from mr_core.evaluation import evaluate as ev  # noqa: E402
 from mr_core.face import DEFAULT_TEMPLATE, align_photo, default_detector  # noqa: E402
+from mr_core.face.landmarks import Landmarker  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
-from mr_core.landmarker import Landmarker  # noqa: E402
+from mr_core.methods import ShapeTextureModel  # noqa: E402
 
 DIRECTIONS = {"smile": ("neutral", "smiling"), "neutral": ("smiling", "neutral")}
 GAINS = (1.0, 1.1, 1.2, 1.3, 1.4)

@@ -1,7 +1,7 @@
 """Compare masked-regression variants on the project's held-out split, with the project's metrics.
 
 Every variant is trained on the London pairs that are *not* in ``models/split_heldout.txt`` and
-evaluated on the held-out ones with :func:`mr_core.evaluate.evaluate_crops` (the metric
+evaluated on the held-out ones with :func:`mr_core.evaluation.evaluate.evaluate_crops` (the metric
 definitions of ``python -m mr_core evaluate``: PSNR/SSIM against the real target, smile score
 of input/output/target from the FaceLandmarker blendshapes, fraction of the real change, SSIM
 over the eye band against the input, sharpness = var(Laplacian) output / input).
@@ -38,11 +38,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mr_core import MaskedRegression  # noqa: E402
-from mr_core import enhance as en  # noqa: E402
-from mr_core import evaluate as ev  # noqa: E402
+from mr_core import geometry as en  # noqa: E402
 from mr_core.data import read_name_list, scale_image  # noqa: E402
-from mr_core.expression import ShapeTextureModel  # noqa: E402
+from mr_core.evaluation import evaluate as ev  # noqa: E402
 from mr_core.face import DEFAULT_TEMPLATE  # noqa: E402
+from mr_core.methods import ShapeTextureModel  # noqa: E402
+from scripts.research_helpers import detail_transfer  # noqa: E402
 
 SIZE = (128, 128)
 
@@ -56,8 +57,8 @@ def build_cache(data: Path, cache: Path, size=SIZE) -> dict:
         with np.load(cache) as z:
             return {k: z[k] for k in z.files}
     from mr_core.face import align_photo
+    from mr_core.face.landmarks import Landmarker, expression_score
     from mr_core.imageio import read_image
-    from mr_core.landmarker import Landmarker, expression_score
 
     names = sorted(p.stem for p in (data / "neutral").glob("*.jpg"))
     out = {k: [] for k in ("X", "Y", "LX", "LY", "SX", "SY")}
@@ -126,7 +127,7 @@ def train_plain(tr, rf=3, lam=0.4, scaling="unit", mirror=False, sigma=0.0, resi
         p = m.predict(x)
         y = x + p if residual else p
         if sigma > 0:
-            y = en.detail_transfer(x, y, sigma)
+            y = detail_transfer(x, y, sigma)
         if scaling == "minmax":
             y = y * (hi - lo) + lo
         return y
@@ -241,7 +242,7 @@ def train_warp(
 
 
 def train_recipe(tr, rf=3, lam=0.4, sigma=2.0, lower_gain=1.2, deadzone=(0.25, 0.75), photometric=True):
-    """The shipped method: :class:`mr_core.expression.ShapeTextureModel` (what ``train --method
+    """The shipped method: :class:`mr_core.methods.ShapeTextureModel` (what ``train --method
     shape-texture`` fits), on the crops of the pipeline's template."""
     st = ShapeTextureModel(
         rf,
@@ -399,7 +400,7 @@ VARIANTS: dict[str, tuple] = {
 
 
 class _Duck:
-    """What :func:`mr_core.evaluate.evaluate_crops` needs of a model, around a variant."""
+    """What :func:`mr_core.evaluation.evaluate.evaluate_crops` needs of a model, around a variant."""
 
     channels_ = 3
     scaling = "unit"
@@ -505,7 +506,7 @@ def main(argv=None) -> int:
     all_names = [str(n) for n in data["names"]]
     test_idx = np.array([i for i, n in enumerate(all_names) if n in held])
     train_idx = np.array([i for i, n in enumerate(all_names) if n not in held])
-    from mr_core.landmarker import Landmarker
+    from mr_core.face.landmarks import Landmarker
 
     rows = []
     print(f"train {len(train_idx)} pairs, held-out {len(test_idx)} pairs, crops {SIZE[0]}x{SIZE[1]}")

@@ -1,0 +1,188 @@
+"""``python -m mr_core synthesize``: change the expression of the faces in photos.
+
+Example::
+
+    python -m mr_core synthesize --expression smile --intensity 0.8 -o out/ photos/ me.jpg
+
+Every input (a file, or a folder whose images are all taken) is written to
+``OUTDIR/<same file name>`` (PNG when the input's type cannot be written).  An input that
+fails (unreadable, truncated, not an image, no face, too large) gets one line on stderr naming
+it and the reason; the others are still written, and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..atomic import write_error_reason
+from ..errors import InvalidParameterError, MRError
+from ..imageio import IMAGE_SUFFIXES, WRITABLE_SUFFIXES, read_image, write_image
+from ..synthesis import MAX_INTENSITY, check_model_template
+from .common import check_model_size, make_output_dir, ranged
+
+_intensity = ranged(float, 0.0, MAX_INTENSITY)
+_min_face = ranged(float, 1.0)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "synthesize",
+        help="change the expression of every face in photos (detect, align, predict, paste back)",
+        description="Detect and align every face in each photo, apply an expression model to the aligned "
+        "crop at intensity A (plain MR: output = x + A * (MR(x) - x); shape + texture: A times the learned "
+        "motion, applied to the photo itself, plus A times the change of colour) and put the result back "
+        "into the photo. "
+        "Each output keeps its input's file name in OUTDIR; inputs are never overwritten.",
+        epilog="Inputs that fail (unreadable, truncated, not an image, no face, too large) are reported on "
+        "stderr, one line each, and the rest are written; the exit status is then 1 (0 when every input "
+        "was written).",
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--expression", metavar="NAME", help="a model shipped in models/, e.g. smile")
+    which.add_argument("--model", metavar="FILE", help="a model file (.safetensors)")
+    p.add_argument(
+        "--intensity",
+        type=_intensity,
+        default=1.0,
+        metavar="A",
+        help=f"strength of the change in [0, {MAX_INTENSITY}]; 0 leaves the photo as it is (default 1)",
+    )
+    p.add_argument("--backend", default="numpy", help="compute backend (default: numpy)")
+    p.add_argument("--largest-only", action="store_true", help="edit only the largest face of each photo")
+    p.add_argument(
+        "--min-face",
+        type=_min_face,
+        default=None,
+        metavar="PX",
+        help="skip faces whose eyes are closer than PX pixels (default 20)",
+    )
+    p.add_argument(
+        "-o", "--output-dir", required=True, metavar="OUTDIR", help="folder for the results (created)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files or folders of photos")
+    p.set_defaults(func=run)
+
+
+def collect_inputs(inputs) -> list[Path]:
+    """Files as given, folders expanded to their image files (sorted, not recursive), no repeats."""
+    seen: set[str] = set()
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+        else:
+            found = [path]
+        for f in found:
+            key = os.path.normcase(os.path.abspath(f))
+            if key not in seen:
+                seen.add(key)
+                files.append(f)
+    return files
+
+
+def output_path(input_path: Path, out_dir: Path) -> Path:
+    """``OUTDIR/<input name>``; a type that cannot be written becomes ``<stem>.png``."""
+    suffix = input_path.suffix if input_path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
+    return out_dir / f"{input_path.stem}{suffix}"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b)):
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def run(args) -> int:
+    from ..core.modelfile import resolve_model
+    from ..face import MIN_EYE_DISTANCE, FaceDetector
+    from ..methods import load_model
+    from ..synthesis import synthesize
+
+    model_path = resolve_model(args.expression, args.model)
+    model = load_model(model_path, backend=args.backend)
+    check_model_template(model)
+    check_model_size(model, model_path)
+    out_dir = Path(args.output_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidParameterError(f"{out_dir}: the output folder is a file, not a folder")
+    files = collect_inputs(args.inputs)
+    if not files:
+        raise InvalidParameterError(
+            "no input images (the folders given hold no .jpg, .jpeg, .png, .webp or .bmp)"
+        )
+    make_output_dir(out_dir)
+
+    min_eye = args.min_face if args.min_face is not None else MIN_EYE_DISTANCE
+    failed = 0
+    written = 0
+    claimed: dict[str, Path] = {}
+    input_keys = {os.path.normcase(os.path.abspath(f)) for f in files}
+    with (
+        FaceDetector() as detector,
+        tqdm(
+            total=len(files),
+            desc="synthesize",
+            unit="photo",
+            file=sys.stderr,
+            leave=False,
+            disable=True if args.quiet or len(files) < 2 else None,
+        ) as bar,
+    ):
+
+        def report(line: str) -> None:
+            bar.write(line, file=sys.stderr)
+
+        for path in files:
+            target = output_path(path, out_dir)
+            key = os.path.normcase(os.path.abspath(target))
+            try:
+                if key in input_keys or _same_file(target, path):
+                    raise InvalidParameterError(
+                        f"{path}: the output {target} would overwrite an input; choose another output folder"
+                    )
+                if key in claimed:
+                    raise InvalidParameterError(
+                        f"{path}: the output {target} is already the output of "
+                        f"{claimed[key]} (same file name)"
+                    )
+                claimed[key] = path
+                image = read_image(path)
+                result = synthesize(
+                    image,
+                    model,
+                    args.intensity,
+                    largest_only=args.largest_only,
+                    detector=detector,
+                    min_eye_distance=min_eye,
+                    name=str(path),
+                )
+                for note in result.skipped:
+                    report(f"warning: {note}")
+                write_image(target, result.image, result.alpha, icc_profile=image.icc_profile)
+                written += 1
+            except MRError as exc:
+                failed += 1
+                report(str(exc))
+            except MemoryError:
+                failed += 1
+                report(f"{path}: not enough memory to process this image")
+            except OSError as exc:
+                failed += 1
+                report(f"{path}: cannot write {target} ({write_error_reason(target, exc)})")
+            bar.update(1)
+    summary = f"wrote {written} of {len(files)} photo(s) to {out_dir}"
+    print(summary + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0

@@ -1,0 +1,238 @@
+"""``train``: fit a model on pairs of photos (or crops) and write its model file."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..atomic import write_error_reason
+from ..core.regression import MaskedRegression
+from ..data import CropLoader, Failure, iter_pair_chunks, to_uint8
+from ..errors import DataError, InvalidParameterError, MRError
+from ..imageio import write_image
+from ..methods import METHODS, LightingStats, ShapeTextureModel
+from .common import (
+    DEFAULT_MODEL_NAME,
+    _add_data_args,
+    _check_output_file,
+    _err,
+    _odd_int,
+    _pairs_from_args,
+    _positive_float,
+    _report_failures,
+    _size,
+    make_output_dir,
+    ranged,
+)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="learn an MR model from paired source/target images")
+    _add_data_args(p, "train")
+    p.add_argument("--receptive_field", type=_odd_int, default=3, help="window side, odd (default 3)")
+    p.add_argument(
+        "--lamda", "--lam", dest="lam", type=_positive_float, default=0.4, help="ridge penalty > 0"
+    )
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--weights_dir", default="Exp_N2H/weights/", help="folder for the model file")
+    p.add_argument("-o", "--output", help=f"model file (default: <weights_dir>/{DEFAULT_MODEL_NAME})")
+    p.add_argument("--source-name", help="source expression name (default: the source folder's name)")
+    p.add_argument("--target-name", help="target expression name (default: the target folder's name)")
+    p.add_argument("--training-set", help="description of the training data, stored in the model file")
+    p.add_argument("--align", action="store_true", help="detect and align the face in each photo first")
+    p.add_argument("--crop-cache", help="with --align: folder to keep aligned crops in and reuse")
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="mr",
+        help="mr: the paper's masked regression (default); shape-texture: a fixed expression warp learned "
+        "from face landmarks plus a residual MR texture change, sharper and stronger (needs --align)",
+    )
+    p.add_argument(
+        "--texture-sigma", type=ranged(float, 0), default=2.0, help="shape-texture: blur of the change"
+    )
+    p.add_argument(
+        "--lower-gain", type=ranged(float, 0), default=1.2, help="shape-texture: lower-face motion gain"
+    )
+    p.add_argument("--no-mirror", action="store_true", help="shape-texture: do not add mirrored pairs")
+    p.set_defaults(func=run_train)
+
+
+def crop_cache_path(cache: Path, path: Path, template: str, size: tuple[int, int]) -> Path:
+    """Where ``--crop-cache`` keeps the aligned crop of the photo ``path``.
+
+    ``<cache>/<template>-<h>x<w>/<stem>-<12 hex>.png``: the hex digits hash the photo's resolved path,
+    size and modification time, so another photo of the same name, or an edited photo, gets its own crop.
+    """
+    st = path.stat()
+    key = f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape")
+    digest = hashlib.sha256(key).hexdigest()[:12]
+    return cache / f"{template}-{size[0]}x{size[1]}" / f"{path.stem}-{digest}.png"
+
+
+def _aligner(args, size):
+    """The --align step: photo -> aligned face crop (uses the face pipeline)."""
+    from ..face import DEFAULT_TEMPLATE, align_photo
+    from ..imageio import read_image
+
+    cache = None
+    if args.crop_cache:
+        cache = Path(args.crop_cache)
+        make_output_dir(cache / f"{DEFAULT_TEMPLATE}-{size[0]}x{size[1]}", "crop cache folder")
+    warned = threading.Event()
+
+    def prepare(rgb: np.ndarray, path: Path) -> np.ndarray:
+        cached = None
+        if cache is not None:
+            try:
+                cached = crop_cache_path(cache, path, DEFAULT_TEMPLATE, size)
+            except OSError:
+                cached = None  # the photo was just read; a failing stat only skips the cache
+            if cached is not None and cached.is_file():
+                try:
+                    crop = read_image(cached).rgb
+                except MRError:
+                    crop = None  # a damaged cached crop is made again
+                if crop is not None and crop.shape[:2] == tuple(size):
+                    return crop
+        crop = align_photo(rgb, size=size, name=str(path))
+        if cached is not None:
+            try:
+                write_image(cached, crop)
+            except OSError as exc:
+                if not warned.is_set():
+                    warned.set()
+                    _err(
+                        f"warning: {cached}: cannot write to the crop cache ({write_error_reason(cached, exc)})"
+                    )
+        return crop
+
+    return prepare, DEFAULT_TEMPLATE
+
+
+def _new_model(args, source: str, target: str, template: str | None):
+    common = dict(
+        receptive_field=args.receptive_field,
+        lam=args.lam,
+        backend=args.backend,
+        dtype=args.dtype,
+        source=source,
+        target=target,
+        template=template,
+        training_set=args.training_set or "",
+    )
+    if args.method == "shape-texture":  # its argument combinations are checked by _check_method
+        model = ShapeTextureModel(
+            **common, texture_sigma=args.texture_sigma, lower_gain=args.lower_gain, mirror=not args.no_mirror
+        )
+        model._check_params()
+        return model
+    model = MaskedRegression(**common, scaling=args.scaling or "unit")
+    model._backend()  # validate the settings and the backend before reading any image
+    return model
+
+
+def _landmark_pass(pairs, loader, args, failures: list[Failure], template: str):
+    """Shape-texture, first pass over the aligned crops: FaceLandmarker meshes of every pair (pairs
+    without one are skipped) and the training set's lighting statistics."""
+    from ..face.landmarks import Landmarker
+
+    kept, src_marks, tgt_marks = [], [], []
+    lighting = LightingStats(template)
+    with (
+        Landmarker() as marker,
+        tqdm(
+            total=len(pairs), desc="landmarks", unit="pair", file=sys.stderr, leave=False, disable=None
+        ) as bar,
+    ):
+        for X, Y, chunk_pairs, chunk_failures in iter_pair_chunks(
+            pairs, loader, args.chunk_size, progress=bar.update
+        ):
+            failures.extend(chunk_failures)
+            for pair, x, y in zip(
+                chunk_pairs, X if X is not None else [], Y if Y is not None else [], strict=True
+            ):
+                a, b = marker.analyze(to_uint8(x)), marker.analyze(to_uint8(y))
+                if a is None or b is None:
+                    bad = pair.source if a is None else pair.target
+                    failures.append(Failure(bad, "no face landmarks found in its aligned crop"))
+                    continue
+                kept.append(pair)
+                src_marks.append(a.landmarks)
+                tgt_marks.append(b.landmarks)
+                lighting.add(x[None])
+    return kept, np.array(src_marks), np.array(tgt_marks), lighting
+
+
+def _check_method(args) -> None:
+    if args.method == "shape-texture":
+        if not args.align:
+            raise InvalidParameterError(
+                "--method shape-texture needs --align: its warp is drawn in the template's frame"
+            )
+        if args.input_ch != 3 or (args.scaling or "unit") != "unit":
+            raise InvalidParameterError(
+                "--method shape-texture works on RGB crops scaled by /255 (--input_ch 3)"
+            )
+
+
+def run_train(args) -> int:
+    t0 = time.perf_counter()
+    _check_method(args)
+    pairs = _pairs_from_args(args, "train")
+    size = _size(args)
+    prepare, template = None, None
+    if args.align:
+        size = size or (128, 128)
+        prepare, template = _aligner(args, size)
+    out = Path(args.output) if args.output else Path(args.weights_dir) / DEFAULT_MODEL_NAME
+    _check_output_file(out)
+    source_dir = Path(args.source_dir) if args.source_dir else pairs[0].source.parent
+    target_dir = Path(args.target_dir) if args.target_dir else pairs[0].target.parent
+    model = _new_model(
+        args, args.source_name or source_dir.name, args.target_name or target_dir.name, template
+    )
+    loader = CropLoader(
+        channels=args.input_ch, size=size, resize=args.resize, scaling=model.scaling, prepare=prepare
+    )
+    failures: list[Failure] = []
+    if args.method == "shape-texture":
+        pairs, src_marks, tgt_marks, lighting = _landmark_pass(pairs, loader, args, failures, template)
+        if not pairs:
+            _report_failures(failures)
+            raise DataError("no usable training pairs: nothing to train on")
+        model.fit_shape(
+            src_marks, tgt_marks, loader.size, lighting=lighting.value if model.photometric else None
+        )
+    used = 0
+    with tqdm(total=len(pairs), desc="train", unit="pair", file=sys.stderr, leave=False, disable=None) as bar:
+        for X, Y, chunk_pairs, chunk_failures in iter_pair_chunks(
+            pairs, loader, args.chunk_size, progress=bar.update
+        ):
+            failures.extend(chunk_failures)
+            # Without --align a bad image is fatal: keep reading only to name every bad file.
+            if X is not None and (args.align or not failures):
+                model.partial_fit(X, Y)
+                used += len(chunk_pairs)
+    _report_failures(failures)
+    if failures and not args.align:
+        raise DataError(f"{len(failures)} image(s) could not be used (listed above); no model written")
+    if used == 0:
+        raise DataError("no usable training pairs: nothing to train on")
+    if not args.training_set:
+        model.training_set = f"{used} pairs from {source_dir} -> {target_dir}"
+    model.save(out)
+    h, w = model.image_size_
+    skipped = f", {len(failures)} photo(s) skipped" if failures else ""
+    print(
+        f"trained {model.source} -> {model.target} ({args.method}) on {used} pairs of {h}x{w}x{model.channels_} "
+        f"(rf {model.receptive_field}, lam {model.lam:g}, {model.backend}) in "
+        f"{time.perf_counter() - t0:.2f} s{skipped}; wrote {out}"
+    )
+    return 0

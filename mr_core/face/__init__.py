@@ -1,0 +1,40 @@
+"""The face pipeline: detection (:mod:`.detect`), alignment on canonical templates (:mod:`.align`),
+paste-back (:mod:`.paste`) and landmarks with expression scores (:mod:`.landmarks`)."""
+
+from .align import (
+    DEFAULT_TEMPLATE,
+    KEYPOINT_NAMES,
+    MIN_EYE_DISTANCE,
+    TEMPLATES,
+    AlignedFace,
+    DetectedFace,
+    Template,
+    _check_size,  # noqa: F401  (the CLI checks a model's crop size with it)
+    align_face,
+    estimate_similarity,
+    face_mask,
+    get_template,
+)
+from .detect import ASSETS_DIR, DETECTOR_MODELS, FaceDetector, align_photo, default_detector
+from .paste import move_pixels, paste_back
+
+__all__ = [
+    "ASSETS_DIR",
+    "DEFAULT_TEMPLATE",
+    "DETECTOR_MODELS",
+    "KEYPOINT_NAMES",
+    "MIN_EYE_DISTANCE",
+    "TEMPLATES",
+    "AlignedFace",
+    "DetectedFace",
+    "FaceDetector",
+    "Template",
+    "align_face",
+    "align_photo",
+    "default_detector",
+    "estimate_similarity",
+    "face_mask",
+    "get_template",
+    "move_pixels",
+    "paste_back",
+]

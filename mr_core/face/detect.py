@@ -1,0 +1,253 @@
+"""Face detection with MediaPipe's BlazeFace detectors, and detect-then-align for whole photos.
+
+:class:`FaceDetector` finds faces with the detectors vendored in ``mr_core/assets`` (checked against
+their SHA-256 when loaded; nothing is downloaded); :func:`align_photo` aligns the largest face of a photo.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import threading
+import weakref
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import FaceError, InvalidParameterError, ModelFileError
+from ._mediapipe import aligned_copy, native_stderr_silenced
+from .align import (
+    DEFAULT_TEMPLATE,
+    MIN_EYE_DISTANCE,
+    DetectedFace,
+    Template,
+    _as_rgb,
+    align_face,
+)
+
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+
+#: Detector name -> (file in ASSETS_DIR, size in bytes, SHA-256).  See assets/face_detector.NOTICE.
+DETECTOR_MODELS = {
+    "short": (
+        "face_detector_short_range.tflite",
+        229_714,
+        "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+    ),
+    "full": (
+        "face_detector_full_range_sparse.tflite",
+        676_746,
+        "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+    ),
+}
+
+
+
+# --------------------------------------------------------------------------- detection
+_live_detectors: weakref.WeakSet = weakref.WeakSet()
+_atexit_registered = False
+_registry_lock = threading.Lock()
+
+
+def _close_all_detectors() -> None:
+    for det in list(_live_detectors):
+        det.close()
+
+
+def _load_asset(kind: str, assets_dir: Path) -> bytes:
+    filename, size, digest = DETECTOR_MODELS[kind]
+    path = assets_dir / filename
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(
+            f"{path}: face detector model is missing; restore it with python scripts/vendor_face_detector.py"
+        ) from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read the face detector model ({exc.strerror})") from None
+    if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
+        raise ModelFileError(
+            f"{path}: face detector model is corrupt (expected {size} bytes with sha256 {digest}); "
+            "restore it with python scripts/vendor_face_detector.py"
+        )
+    return data
+
+
+
+class FaceDetector:
+    """Thread-safe MediaPipe BlazeFace detector on the vendored models.
+
+    ``model``: ``"auto"`` (short-range model, then the full-range sparse model when the first
+    finds nothing), ``"short"`` or ``"full"``.  Photos whose long side exceeds ``max_side`` are
+    detected on a downscaled copy (results are mapped back to the full-size photo).
+    The MediaPipe tasks are created on first use; :meth:`close` releases them.  ``quiet``
+    silences the native libraries' log lines on stderr while they run.
+    """
+
+    def __init__(
+        self,
+        model: str = "auto",
+        min_confidence: float = 0.5,
+        max_side: int = 1280,
+        assets_dir: str | os.PathLike | None = None,
+        quiet: bool = True,
+    ) -> None:
+        if model not in ("auto", "short", "full"):
+            raise InvalidParameterError(f"detector model must be 'auto', 'short' or 'full', not {model!r}")
+        if not 0.0 < float(min_confidence) < 1.0:
+            raise InvalidParameterError(f"min_confidence must be in (0, 1), not {min_confidence!r}")
+        if int(max_side) < 128:
+            raise InvalidParameterError(f"max_side must be at least 128 pixels, not {max_side!r}")
+        self.model = model
+        self.min_confidence = float(min_confidence)
+        self.max_side = int(max_side)
+        self.assets_dir = Path(assets_dir) if assets_dir is not None else ASSETS_DIR
+        self.quiet = bool(quiet)
+        self._tasks: dict[str, object] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+
+    def __enter__(self) -> FaceDetector:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _task(self, kind: str):
+        task = self._tasks.get(kind)
+        if task is not None:
+            return task
+        data = _load_asset(kind, self.assets_dir)
+        from mediapipe.tasks.python.core.base_options import BaseOptions
+        from mediapipe.tasks.python.vision import FaceDetector as _MPFaceDetector
+        from mediapipe.tasks.python.vision import FaceDetectorOptions, RunningMode
+
+        options = FaceDetectorOptions(
+            base_options=BaseOptions(model_asset_buffer=data),
+            running_mode=RunningMode.IMAGE,
+            min_detection_confidence=self.min_confidence,
+        )
+        with native_stderr_silenced(self.quiet):
+            try:
+                task = _MPFaceDetector.create_from_options(options)
+            except (RuntimeError, ValueError) as exc:
+                raise ModelFileError(
+                    f"{self.assets_dir / DETECTOR_MODELS[kind][0]}: cannot load the face detector ({exc})"
+                ) from None
+        self._tasks[kind] = task
+        global _atexit_registered
+        with _registry_lock:
+            _live_detectors.add(self)
+            if not _atexit_registered:
+                # MediaPipe runs its native calls on a thread pool that Python stops before the
+                # ordinary atexit handlers run; close the tasks while it still works (quietly).
+                register = getattr(threading, "_register_atexit", None) or atexit.register
+                register(_close_all_detectors)
+                _atexit_registered = True
+        return task
+
+    def _run(self, kind: str, rgb: np.ndarray) -> list:
+        import mediapipe as mp
+
+        task = self._task(kind)
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=aligned_copy(rgb))
+        # LiteRT may log (e.g. a memory-alignment warning) on any run, depending on the image: keep
+        # it off the user's terminal.  The redirection of descriptor 2 is process-wide and lasts
+        # only the few milliseconds of the native call.
+        with native_stderr_silenced(self.quiet):
+            return list(task.detect(image).detections)
+
+    def detect(self, image) -> list[DetectedFace]:
+        """Faces in an RGB uint8 photo (or a :class:`~mr_core.imageio.LoadedImage`), largest first."""
+        rgb = _as_rgb(image)
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        if scale < 1.0:
+            sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+            small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+        else:
+            sw, sh, small = w, h, rgb
+        kinds = ("short", "full") if self.model == "auto" else (self.model,)
+        with self._lock:
+            if self._closed:
+                raise InvalidParameterError("this FaceDetector has been closed")
+            detections: list = []
+            for kind in kinds:
+                detections = self._run(kind, small)
+                if detections:
+                    break
+        fx, fy = w / sw, h / sh
+        faces = []
+        for det in detections:
+            bb = det.bounding_box
+            box = (bb.origin_x * fx, bb.origin_y * fy, bb.width * fx, bb.height * fy)
+            kps = np.array([[kp.x * w, kp.y * h] for kp in det.keypoints], dtype=np.float64)
+            if kps.shape != (6, 2) or not np.all(np.isfinite(kps)):
+                continue
+            score = float(det.categories[0].score) if det.categories else 0.0
+            faces.append(DetectedFace(box=box, keypoints=kps, score=score))
+        faces.sort(key=lambda f: f.area, reverse=True)
+        return faces
+
+    def close(self) -> None:
+        """Release the MediaPipe tasks (idempotent)."""
+        with self._lock:
+            self._closed = True
+            tasks, self._tasks = self._tasks, {}
+            if tasks:
+                with native_stderr_silenced():
+                    for task in tasks.values():
+                        task.close()
+
+
+_default_detector: FaceDetector | None = None
+_default_lock = threading.Lock()
+
+
+def default_detector() -> FaceDetector:
+    """The process-wide shared :class:`FaceDetector` (created on first call)."""
+    global _default_detector
+    with _default_lock:
+        if _default_detector is None or _default_detector._closed:
+            _default_detector = FaceDetector()
+        return _default_detector
+
+
+
+
+def align_photo(
+    image,
+    size: tuple[int, int] = (128, 128),
+    detector: FaceDetector | None = None,
+    template: str | Template = DEFAULT_TEMPLATE,
+    *,
+    min_eye_distance: float = MIN_EYE_DISTANCE,
+    name: str | None = None,
+) -> np.ndarray:
+    """The aligned crop (uint8 h x w x 3) of the largest face in a photo.
+
+    ``image`` is an RGB uint8 array, a :class:`~mr_core.imageio.LoadedImage` or a path.
+    Raises :class:`~mr_core.errors.FaceError` naming the photo when no face is found or
+    the largest face is too small to align well.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        from ..imageio import read_image
+
+        image = read_image(image)
+    label = name or getattr(image, "name", None) or "the photo"
+    rgb = _as_rgb(image)
+    det = detector if detector is not None else default_detector()
+    faces = det.detect(rgb)
+    if not faces:
+        raise FaceError(f"{label}: no face found")
+    face = faces[0]
+    if face.eye_distance < min_eye_distance:
+        raise FaceError(
+            f"{label}: the face is too small to align well (eyes {face.eye_distance:.0f} px apart, "
+            f"need {min_eye_distance:.0f})"
+        )
+    return align_face(rgb, face, template=template, size=size).crop
+
+

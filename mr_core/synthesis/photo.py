@@ -1,0 +1,158 @@
+"""Photo-level expression synthesis: detect, align, edit, and put the edit back into the photo.
+
+For every face in a photo (or only the largest) the aligned crop is edited by
+:func:`mr_core.methods.edit_crops` at an intensity ``a`` in [0, 1.5] (plain MR:
+``x + a * (MR(x) - x)``).  A model that moves pixels (shape-texture) has its motion carried over to the
+photo and applied there at the photo's own resolution (:func:`mr_core.face.move_pixels`); the change
+of colour is then added through the feathered face mask (:func:`mr_core.face.paste_back`).  Pixels
+away from the face stay bit-identical; ``a = 0`` returns the photo unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import FaceError, InvalidParameterError
+from ..face import (
+    DEFAULT_TEMPLATE,
+    MIN_EYE_DISTANCE,
+    FaceDetector,
+    align_face,
+    default_detector,
+    get_template,
+    move_pixels,
+    paste_back,
+)
+from ..methods import edit_crops
+
+__all__ = ["MAX_INTENSITY", "FaceResult", "SynthesisResult", "check_model_template", "synthesize"]
+
+#: Largest accepted intensity (1 is the model's own prediction; above extrapolates).
+MAX_INTENSITY = 1.5
+
+
+@dataclass
+class FaceResult:
+    """One face that was edited: its box in the photo, the aligned input and output crops."""
+
+    box: tuple[float, float, float, float]
+    crop_in: np.ndarray
+    crop_out: np.ndarray
+    score: float = 0.0
+    eye_distance: float = 0.0
+
+
+@dataclass
+class SynthesisResult:
+    """``image``: the edited photo (uint8 H x W x 3, the input's size); ``alpha``: passed through."""
+
+    image: np.ndarray
+    alpha: np.ndarray | None
+    faces: list[FaceResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    name: str = ""
+
+
+def check_model_template(model, template: str = DEFAULT_TEMPLATE) -> None:
+    """Refuse a model trained on crops aligned with another template (FaceError naming both)."""
+    model_template = getattr(model, "template", None)
+    if model_template is not None and model_template != template:
+        raise FaceError(
+            f"the model was trained on crops aligned with template {model_template!r}, but this pipeline "
+            f"aligns faces with {template!r}; retrain the model with --align"
+        )
+
+
+def _check_intensity(intensity) -> float:
+    try:
+        a = float(intensity)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(
+            f"intensity must be a number in [0, {MAX_INTENSITY}], not {intensity!r}"
+        ) from None
+    if not 0.0 <= a <= MAX_INTENSITY:
+        raise InvalidParameterError(f"intensity must be in [0, {MAX_INTENSITY}], not {intensity!r}")
+    return a
+
+
+def synthesize(
+    image,
+    model,
+    intensity: float = 1.0,
+    largest_only: bool = False,
+    detector: FaceDetector | None = None,
+    *,
+    min_eye_distance: float = MIN_EYE_DISTANCE,
+    template: str = DEFAULT_TEMPLATE,
+    name: str | None = None,
+) -> SynthesisResult:
+    """Apply ``model`` to every face of a photo (RGB uint8 array or :class:`~mr_core.imageio.LoadedImage`).
+
+    Faces whose eyes are less than ``min_eye_distance`` pixels apart are left as they are and
+    listed in ``SynthesisResult.skipped``.  Raises :class:`~mr_core.errors.FaceError` when the
+    photo has no face (or none large enough) and when the model's alignment template differs
+    from ``template``; :class:`~mr_core.errors.InvalidParameterError` for an intensity outside
+    [0, 1.5].
+    """
+    a = _check_intensity(intensity)
+    tpl = get_template(template)
+    check_model_template(model, tpl.name)
+    rgb = getattr(image, "rgb", image)
+    alpha = getattr(image, "alpha", None)
+    label = name or getattr(image, "name", None) or "the photo"
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise InvalidParameterError(
+            f"{label}: expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}"
+        )
+    size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
+
+    det = detector if detector is not None else default_detector()
+    faces = det.detect(rgb)
+    if not faces:
+        raise FaceError(f"{label}: no face found")
+    if largest_only:
+        faces = faces[:1]
+    skipped: list[str] = []
+    usable = []
+    for i, face in enumerate(faces):
+        if face.eye_distance < min_eye_distance:
+            x, y, w, h = face.box
+            skipped.append(
+                f"{label}: face {i + 1} at ({x:.0f}, {y:.0f}) is too small to align well "
+                f"(eyes {face.eye_distance:.0f} px apart, need {min_eye_distance:.0f}); left unchanged"
+            )
+        else:
+            usable.append(face)
+    if not usable:
+        raise FaceError(
+            f"{label}: no face large enough to edit ({len(faces)} found, eyes less than "
+            f"{min_eye_distance:.0f} px apart)"
+        )
+
+    aligned = [align_face(rgb, face, template=tpl, size=size) for face in usable]
+    crops_in = np.stack([al.crop for al in aligned])
+    out = rgb.copy()
+    if a == 0.0:
+        crops_out = crops_in.copy()
+    else:
+        edit = edit_crops(model, crops_in, a)
+        crops_out = edit.crops
+        # Pixels move in the photo itself (full resolution); the colour change is added on top.
+        texture = np.rint(np.clip(crops_in / np.float32(255.0) + edit.change, 0.0, 1.0) * 255.0).astype(
+            np.uint8
+        )
+        for al, tex in zip(aligned, texture, strict=True):
+            if edit.motion is not None:
+                move_pixels(out, edit.motion, al, inplace=True)
+            paste_back(out, tex, al, inplace=True)
+    results = []
+    for face, c_in, c_out in zip(usable, crops_in, crops_out, strict=True):
+        results.append(
+            FaceResult(
+                box=face.box, crop_in=c_in, crop_out=c_out, score=face.score, eye_distance=face.eye_distance
+            )
+        )
+    return SynthesisResult(image=out, alpha=alpha, faces=results, skipped=skipped, name=label)

@@ -1,0 +1,93 @@
+"""The demo in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+Loads the page, uploads a photo, picks an expression, clicks Synthesize, waits for the result and
+saves a screenshot (to $MR_SCREENSHOT_DIR when set, else the test's temporary folder).  Skips
+where Chromium or Playwright is missing (``.ci/run`` installs Chromium).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium is not installed ({CHROMIUM}); apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def url():
+    """The demo as users get it: on the models shipped in the repository."""
+    pytest.importorskip("gradio")
+    from test_app import serve
+
+    from mr_core.core.modelfile import MODELS_DIR
+
+    with serve(MODELS_DIR) as u:
+        yield u
+
+
+def test_upload_pick_expression_and_synthesize(browser, url, tmp_path):
+    from demo.examples import grace_hopper_path
+
+    photo = grace_hopper_path()
+    if photo is None:
+        pytest.skip("matplotlib's sample portrait is not installed")
+    shots = Path(os.environ.get("MR_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        page.wait_for_selector("#photo", timeout=60_000)
+
+        page.locator("#photo input[type=file]").set_input_files(str(photo))
+        page.wait_for_selector("#photo img", timeout=30_000)
+
+        status = page.locator("#status")
+        # Pick each expression from the menu in turn (the paper's MR, then the default shape + texture smile).
+        for name, shot in (("smile-paper", "demo_photo_paper.png"), ("smile", "demo_photo.png")):
+            option = f"{name} — neutral → smiling"
+            page.locator("#expression input").click()
+            page.get_by_role("option", name=option, exact=False).click()
+            assert page.locator("#expression input").input_value().startswith(option)
+            page.locator("#run").click()
+            status.get_by_text(f"changed to smiling by '{name}'", exact=False).wait_for(timeout=60_000)
+            page.wait_for_selector("#result img", timeout=30_000)
+            page.locator("#result img").evaluate("img => img.decode()")  # the image has really loaded
+            page.screenshot(path=str(shots / shot), full_page=True)
+
+        # The "how it works" tab shows the chosen model's weight maps.
+        page.get_by_role("tab", name="How it works").click()
+        page.wait_for_selector("#weights img", timeout=30_000)
+        page.screenshot(path=str(shots / "demo_how_it_works.png"), full_page=True)
+    finally:
+        page.close()
+    assert not errors, errors
