@@ -87,6 +87,7 @@ def synthesize(
     min_eye_distance: float = MIN_EYE_DISTANCE,
     template: str = DEFAULT_TEMPLATE,
     name: str | None = None,
+    faces: list | None = None,
 ) -> SynthesisResult:
     """Apply ``model`` to every face of a photo (RGB uint8 array or :class:`~mr_core.imageio.LoadedImage`).
 
@@ -94,7 +95,8 @@ def synthesize(
     listed in ``SynthesisResult.skipped``.  Raises :class:`~mr_core.errors.FaceError` when the
     photo has no face (or none large enough) and when the model's alignment template differs
     from ``template``; :class:`~mr_core.errors.InvalidParameterError` for an intensity outside
-    [0, 1.5].
+    [0, 1.5].  ``faces``: the photo's faces, already found (e.g. tracked and smoothed over the
+    frames of a video), in place of running the detector.
     """
     a = _check_intensity(intensity)
     tpl = get_template(template)
@@ -109,8 +111,9 @@ def synthesize(
         )
     size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
 
-    det = detector if detector is not None else default_detector()
-    faces = det.detect(rgb)
+    if faces is None:
+        det = detector if detector is not None else default_detector()
+        faces = det.detect(rgb)
     if not faces:
         raise FaceError(f"{label}: no face found")
     if largest_only:
