@@ -482,3 +482,89 @@ def photo_sampling_map(displacement, matrix, box: tuple[int, int, int, int]) -> 
 
 
 __all__.append("photo_sampling_map")
+# ----------------------------------------------------------------------------- piecewise-affine warps
+
+
+def rasterize_triangles(points, triangles, shape: tuple[int, int], step: int = 1):
+    """Which triangle covers each pixel, and where in it.
+
+    ``points`` (k, 2) pixel positions (``cv2.remap``'s convention: pixel ``i``'s centre at ``i``),
+    ``triangles`` (t, 3) indices into them, ``shape`` = (H, W).  With ``step`` > 1 only every
+    ``step``-th pixel is sampled (a grid of ``ceil(H / step)`` x ``ceil(W / step)``).  Returns
+    ``(index, bary)``: int32 (h, w) triangle numbers (-1 where no triangle covers the pixel) and
+    float32 (h, w, 3) barycentric weights of its three corners.  Where triangles overlap (a folded
+    mesh), the later one wins.
+    """
+    P = _check_points(points, "points")
+    tri = np.asarray(triangles, dtype=np.int64)
+    if tri.ndim != 2 or tri.shape[1] != 3 or (tri.size and (tri.min() < 0 or tri.max() >= len(P))):
+        raise DataError(f"triangles must be (t, 3) indices into {len(P)} points, got shape {tri.shape}")
+    h, w = (int(v) for v in shape)
+    s = int(step)
+    gh, gw = -(-h // s), -(-w // s)
+    V = P[tri] / s
+    x0 = np.clip(np.ceil(V[..., 0].min(1)), 0, gw).astype(np.int64)
+    x1 = np.clip(np.floor(V[..., 0].max(1)), -1, gw - 1).astype(np.int64)
+    y0 = np.clip(np.ceil(V[..., 1].min(1)), 0, gh).astype(np.int64)
+    y1 = np.clip(np.floor(V[..., 1].max(1)), -1, gh - 1).astype(np.int64)
+    nx = np.maximum(x1 - x0 + 1, 0)
+    ny = np.maximum(y1 - y0 + 1, 0)
+    cnt = nx * ny
+    index = np.full((gh, gw), -1, dtype=np.int32)
+    bary = np.zeros((gh, gw, 3), dtype=np.float32)
+    total = int(cnt.sum())
+    if total == 0:
+        return index, bary
+    tid = np.repeat(np.arange(len(tri)), cnt)
+    off = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    px = x0[tid] + off % nx[tid]
+    py = y0[tid] + off // nx[tid]
+    A = V[tid]
+    e1 = A[:, 1] - A[:, 0]
+    e2 = A[:, 2] - A[:, 0]
+    qx = px - A[:, 0, 0]
+    qy = py - A[:, 0, 1]
+    den = e1[:, 0] * e2[:, 1] - e2[:, 0] * e1[:, 1]
+    ok = np.abs(den) > 1e-12
+    den = np.where(ok, den, 1.0)
+    b1 = (qx * e2[:, 1] - e2[:, 0] * qy) / den
+    b2 = (e1[:, 0] * qy - qx * e1[:, 1]) / den
+    b0 = 1.0 - b1 - b2
+    eps = -1e-7
+    inside = ok & (b0 >= eps) & (b1 >= eps) & (b2 >= eps)
+    index[py[inside], px[inside]] = tid[inside]
+    bary[py[inside], px[inside]] = np.stack([b0, b1, b2], axis=-1)[inside]
+    return index, bary
+
+
+def piecewise_affine_map(index, bary, triangles, points, shape: tuple[int, int]) -> np.ndarray:
+    """The sampling map of a piecewise-affine warp, from :func:`rasterize_triangles`' output.
+
+    ``index``/``bary`` describe the output frame (rasterized with the output positions of the
+    points, possibly on a coarse grid); ``points`` (k, 2) are the same points' positions in the
+    image to sample.  Pixels no triangle covers sample themselves.  A coarse grid is interpolated
+    bilinearly to ``shape`` = (H, W).  Returns float32 (H, W, 2) for :func:`warp_image`.
+    """
+    import cv2
+
+    Q = _check_points(points, "points")
+    tri = np.asarray(triangles, dtype=np.int64)
+    h, w = (int(v) for v in shape)
+    gh, gw = index.shape
+    step = -(-h // gh) if gh else 1
+    yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    disp = np.zeros((gh, gw, 2), dtype=np.float32)
+    sel = index >= 0
+    if sel.any():
+        t = index[sel]
+        pos = np.einsum("nk,nkd->nd", bary[sel].astype(np.float64), Q[tri[t]])
+        disp[sel] = pos - np.stack([xx[sel], yy[sel]], axis=-1) * step
+    if (gh, gw) != (h, w):
+        m = np.array([[1.0 / step, 0, 0], [0, 1.0 / step, 0]])
+        disp = cv2.warpAffine(
+            disp, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        )
+    return identity_map((h, w)) + disp
+
+
+__all__ += ["piecewise_affine_map", "rasterize_triangles"]

@@ -17,6 +17,7 @@ from ..data import CropLoader, Failure, iter_pair_chunks, to_uint8
 from ..errors import DataError, InvalidParameterError, MRError
 from ..imageio import write_image
 from ..methods import METHODS, LightingStats, ShapeTextureModel
+from ..methods.mesh_mr import MeshRegressionModel
 from .common import (
     DEFAULT_MODEL_NAME,
     _add_data_args,
@@ -51,8 +52,15 @@ def add_parser(sub) -> None:
         "--method",
         choices=METHODS,
         default="mr",
-        help="mr: the paper's masked regression (default); shape-texture: a fixed expression warp learned "
-        "from face landmarks plus a residual MR texture change, sharper and stronger (needs --align)",
+        help="mr: the paper's masked regression (default); mesh-mr: each face's own landmark geometry "
+        "predicted by a linear shape model, the photo warped over the face mesh, and MR in a "
+        "shape-normalised frame for the mouth's new content (teeth), 256-pixel crops (needs --align); "
+        "shape-texture: one fixed expression warp plus a blurred MR texture change (needs --align)",
+    )
+    p.add_argument(
+        "--shape-lam",
+        type=_positive_float,
+        help="mesh-mr: ridge weight of the shape model (default: chosen by cross-validation)",
     )
     p.add_argument(
         "--texture-sigma", type=ranged(float, 0), default=2.0, help="shape-texture: blur of the change"
@@ -60,7 +68,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--lower-gain", type=ranged(float, 0), default=1.2, help="shape-texture: lower-face motion gain"
     )
-    p.add_argument("--no-mirror", action="store_true", help="shape-texture: do not add mirrored pairs")
+    p.add_argument("--no-mirror", action="store_true", help="shape-texture, mesh-mr: do not add mirrored pairs")
     p.set_defaults(func=run_train)
 
 
@@ -127,6 +135,10 @@ def _new_model(args, source: str, target: str, template: str | None):
         template=template,
         training_set=args.training_set or "",
     )
+    if args.method == "mesh-mr":
+        model = MeshRegressionModel(**common, shape_lam=args.shape_lam, mirror=not args.no_mirror)
+        model._check_params()
+        return model
     if args.method == "shape-texture":  # its argument combinations are checked by _check_method
         model = ShapeTextureModel(
             **common, texture_sigma=args.texture_sigma, lower_gain=args.lower_gain, mirror=not args.no_mirror
@@ -171,14 +183,14 @@ def _landmark_pass(pairs, loader, args, failures: list[Failure], template: str):
 
 
 def _check_method(args) -> None:
-    if args.method == "shape-texture":
+    if args.method in ("shape-texture", "mesh-mr"):
         if not args.align:
             raise InvalidParameterError(
-                "--method shape-texture needs --align: its warp is drawn in the template's frame"
+                f"--method {args.method} needs --align: its shapes are drawn in the template's frame"
             )
         if args.input_ch != 3 or (args.scaling or "unit") != "unit":
             raise InvalidParameterError(
-                "--method shape-texture works on RGB crops scaled by /255 (--input_ch 3)"
+                f"--method {args.method} works on RGB crops scaled by /255 (--input_ch 3)"
             )
 
 
@@ -189,7 +201,7 @@ def run_train(args) -> int:
     size = _size(args)
     prepare, template = None, None
     if args.align:
-        size = size or (128, 128)
+        size = size or ((256, 256) if args.method == "mesh-mr" else (128, 128))
         prepare, template = _aligner(args, size)
     out = Path(args.output) if args.output else Path(args.weights_dir) / DEFAULT_MODEL_NAME
     _check_output_file(out)
@@ -202,14 +214,19 @@ def run_train(args) -> int:
         channels=args.input_ch, size=size, resize=args.resize, scaling=model.scaling, prepare=prepare
     )
     failures: list[Failure] = []
-    if args.method == "shape-texture":
+    marks = None
+    if args.method in ("shape-texture", "mesh-mr"):
         pairs, src_marks, tgt_marks, lighting = _landmark_pass(pairs, loader, args, failures, template)
         if not pairs:
             _report_failures(failures)
             raise DataError("no usable training pairs: nothing to train on")
-        model.fit_shape(
-            src_marks, tgt_marks, loader.size, lighting=lighting.value if model.photometric else None
-        )
+        if args.method == "mesh-mr":
+            model.fit_shape(src_marks, tgt_marks, loader.size)
+            marks = {(p.source, p.target): (s, t) for p, s, t in zip(pairs, src_marks, tgt_marks, strict=True)}
+        else:
+            model.fit_shape(
+                src_marks, tgt_marks, loader.size, lighting=lighting.value if model.photometric else None
+            )
     used = 0
     with tqdm(total=len(pairs), desc="train", unit="pair", file=sys.stderr, leave=False, disable=None) as bar:
         for X, Y, chunk_pairs, chunk_failures in iter_pair_chunks(
@@ -218,7 +235,11 @@ def run_train(args) -> int:
             failures.extend(chunk_failures)
             # Without --align a bad image is fatal: keep reading only to name every bad file.
             if X is not None and (args.align or not failures):
-                model.partial_fit(X, Y)
+                if marks is not None:
+                    S, T = (np.array([marks[(p.source, p.target)][k] for p in chunk_pairs]) for k in (0, 1))
+                    model.partial_fit(X, Y, S, T)
+                else:
+                    model.partial_fit(X, Y)
                 used += len(chunk_pairs)
     _report_failures(failures)
     if failures and not args.align:

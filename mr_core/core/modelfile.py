@@ -33,8 +33,9 @@ MethodCheck = Callable[[Path, dict], None]
 FORMAT_NAME = "mr-expression"
 #: Newest format version this code reads and writes.  Version 2 marks files that use the shape-texture
 #: lighting fields (``photometric`` true): an older reader refuses them instead of silently ignoring
-#: them.  Every other file is written as version 1, which any reader takes.
-FORMAT_VERSION = 2
+#: them; version 3 marks mesh-mr files (shape model tensors).  Every other file is written as
+#: version 1, which any reader takes.
+FORMAT_VERSION = 3
 SUFFIX = ".safetensors"
 
 #: Folder of the models shipped with the project (``--expression NAME`` picks ``<NAME>.safetensors``).

@@ -114,10 +114,12 @@ def _close_all() -> None:
 
 
 class Landmarker:
-    """Lazy, thread-safe wrapper of the MediaPipe Tasks FaceLandmarker (IMAGE mode, with blendshapes).
+    """Lazy, thread-safe wrapper of the MediaPipe Tasks FaceLandmarker (IMAGE mode).
 
     ``min_size``: images whose shorter side is smaller are upscaled to it before analysis
     (0 disables).  ``min_confidence``: detection and presence thresholds of the landmarker.
+    ``blendshapes``: also score the 52 blendshapes (the evaluation needs them; editing does not, and
+    is faster without).
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class Landmarker:
         min_size: int = DEFAULT_MIN_SIZE,
         min_confidence: float = 0.5,
         model_path: str | Path = MODEL_PATH,
+        blendshapes: bool = True,
     ) -> None:
         if not 0.0 < float(min_confidence) <= 1.0:
             raise InvalidParameterError(f"min_confidence must be in (0, 1], got {min_confidence}")
@@ -133,6 +136,7 @@ class Landmarker:
         self.min_size = int(min_size)
         self.min_confidence = float(min_confidence)
         self.model_path = Path(model_path)
+        self.blendshapes = bool(blendshapes)
         self._lock = threading.Lock()
         self._task = None
         _LIVE.add(self)
@@ -148,7 +152,7 @@ class Landmarker:
                 num_faces=1,
                 min_face_detection_confidence=self.min_confidence,
                 min_face_presence_confidence=self.min_confidence,
-                output_face_blendshapes=True,
+                output_face_blendshapes=self.blendshapes,
             )
 
             try:
@@ -199,6 +203,19 @@ class Landmarker:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_shared: Landmarker | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_landmarker() -> Landmarker:
+    """The process-wide :class:`Landmarker` for editing (no blendshapes), created on first call."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Landmarker(blendshapes=False)
+        return _shared
 
 
 def expression_score(blendshapes: dict[str, float], expression: str) -> float:

@@ -18,8 +18,9 @@ class CropEdit:
     """The result of :func:`edit_crops`.
 
     ``crops``: edited uint8 crops (n, h, w, 3).  ``change``: float32 (n, h, w, 3), what to add after
-    the motion (in [0, 1] units).  ``motion``: the crop-frame displacement (h, w, 2) the edit moves
-    pixels by (already scaled by the intensity), or ``None`` for models that only change colours.
+    the motion (in [0, 1] units).  ``motion``: the crop-frame displacement the edit moves pixels by
+    (already scaled by the intensity): (h, w, 2) shared by all crops, (n, h, w, 2) one per crop, or
+    ``None`` for models that only change colours.
     """
 
     crops: np.ndarray
@@ -27,19 +28,25 @@ class CropEdit:
     motion: np.ndarray | None
 
 
-def edit_crops(model, crops: np.ndarray, intensity: float = 1.0) -> CropEdit:
+def edit_crops(model, crops: np.ndarray, intensity: float = 1.0, landmarks=None) -> CropEdit:
     """Apply ``model`` to aligned uint8 RGB crops (n, h, w, 3) at an intensity (0 leaves them unchanged).
 
     Plain MR: ``x + a (MR(x) - x)`` in the model's space; gray models change the luma of all three
     channels, ``scaling="minmax"`` models see each crop min-max normalised and their output is mapped
     back.  Shape-texture models warp the crop by ``a`` times their motion and add ``a`` times the
-    smoothed texture change.  Each method's ``edit`` does the work (see :mod:`mr_core.methods.registry`).
+    smoothed texture change.  Mesh-MR models move each face by its own predicted landmarks
+    (``landmarks``: one (478, 2) array per crop, or ``None`` each to find them) and add the mouth's
+    new content.  Each method's ``edit`` does the work (see :mod:`mr_core.methods.registry`).
     """
     crops = np.asarray(crops)
     if crops.ndim != 4 or crops.shape[3] != 3 or crops.dtype != np.uint8:
         raise InvalidParameterError(f"crops must be uint8 (n, h, w, 3), got {crops.dtype} {crops.shape}")
     a = float(intensity)
     x = crops.astype(np.float32) / np.float32(255.0)
-    out, change, motion = get_method(method_of(model)).edit(model, x, a)
+    method = get_method(method_of(model))
+    if getattr(method, "NEEDS_LANDMARKS", False):
+        out, change, motion = method.edit(model, x, a, landmarks=landmarks)
+    else:
+        out, change, motion = method.edit(model, x, a)
     edited = np.rint(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
     return CropEdit(crops=edited, change=change.astype(np.float32), motion=motion)

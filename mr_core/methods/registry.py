@@ -39,6 +39,7 @@ ENTRY_POINT_GROUP = "mr_core.methods"
 BUILTIN_METHODS: dict[str, str] = {
     "mr": "mr_core.methods.paper",
     "shape-texture": "mr_core.methods.shape_texture",
+    "mesh-mr": "mr_core.methods.mesh_mr",
 }
 
 #: Names of the built-in methods (``train --method`` trains these).

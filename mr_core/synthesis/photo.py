@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from ..errors import FaceError, InvalidParameterError
 from ..face import (
     DEFAULT_TEMPLATE,
     MIN_EYE_DISTANCE,
+    AlignedFace,
     FaceDetector,
     align_face,
     default_detector,
@@ -25,7 +27,8 @@ from ..face import (
     move_pixels,
     paste_back,
 )
-from ..methods import edit_crops
+from ..face.landmarks import shared_landmarker
+from ..methods import edit_crops, get_method, method_of
 
 __all__ = ["MAX_INTENSITY", "FaceResult", "SynthesisResult", "check_model_template", "synthesize"]
 
@@ -42,6 +45,9 @@ class FaceResult:
     crop_out: np.ndarray
     score: float = 0.0
     eye_distance: float = 0.0
+    #: (x0, y0, x1, y1): the face's region in the photo (the aligned crop's area), to show the edit
+    #: at the photo's own resolution: ``image[y0:y1, x0:x1]``.
+    region: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 @dataclass
@@ -53,6 +59,17 @@ class SynthesisResult:
     faces: list[FaceResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     name: str = ""
+
+
+def face_region(aligned: AlignedFace, shape) -> tuple[int, int, int, int]:
+    """The photo region (x0, y0, x1, y1) covered by an aligned face's crop, clipped to the photo."""
+    inv = cv2.invertAffineTransform(np.asarray(aligned.matrix, dtype=np.float64))
+    h, w = aligned.size
+    corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], dtype=np.float64) - 0.5
+    pts = corners @ inv[:, :2].T + inv[:, 2]
+    x0, y0 = np.floor(pts.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(pts.max(axis=0)).astype(int)
+    return max(int(x0), 0), max(int(y0), 0), min(int(x1), shape[1]), min(int(y1), shape[0])
 
 
 def check_model_template(model, template: str = DEFAULT_TEMPLATE) -> None:
@@ -88,6 +105,7 @@ def synthesize(
     template: str = DEFAULT_TEMPLATE,
     name: str | None = None,
     faces: list | None = None,
+    landmarks_filter=None,
 ) -> SynthesisResult:
     """Apply ``model`` to every face of a photo (RGB uint8 array or :class:`~mr_core.imageio.LoadedImage`).
 
@@ -96,7 +114,9 @@ def synthesize(
     photo has no face (or none large enough) and when the model's alignment template differs
     from ``template``; :class:`~mr_core.errors.InvalidParameterError` for an intensity outside
     [0, 1.5].  ``faces``: the photo's faces, already found (e.g. tracked and smoothed over the
-    frames of a video), in place of running the detector.
+    frames of a video), in place of running the detector.  ``landmarks_filter(i, points)``: for
+    methods that move each face by its own landmarks, a function that returns the (478, 2) points of
+    the ``i``-th usable face to use (e.g. smoothed over time); they are in its aligned crop's pixels.
     """
     a = _check_intensity(intensity)
     tpl = get_template(template)
@@ -136,26 +156,56 @@ def synthesize(
         )
 
     aligned = [align_face(rgb, face, template=tpl, size=size) for face in usable]
+    marks = None
+    if a != 0.0 and getattr(get_method(method_of(model)), "NEEDS_LANDMARKS", False):
+        marker = shared_landmarker()
+        marks, kept = [], []
+        for i, (face, al) in enumerate(zip(usable, aligned, strict=True)):
+            found = marker.analyze(al.crop)
+            if found is None:
+                x, y, w, h = face.box
+                skipped.append(
+                    f"{label}: face at ({x:.0f}, {y:.0f}) has no clear landmarks (turned away, covered "
+                    "or blurred); left unchanged"
+                )
+                continue
+            points = found.landmarks
+            if landmarks_filter is not None:
+                points = landmarks_filter(i, points)
+            marks.append(points)
+            kept.append(i)
+        if not kept:
+            raise FaceError(
+                f"{label}: no face clear enough to edit; use a photo with a sharp, front-facing face"
+            )
+        usable = [usable[i] for i in kept]
+        aligned = [aligned[i] for i in kept]
     crops_in = np.stack([al.crop for al in aligned])
     out = rgb.copy()
     if a == 0.0:
         crops_out = crops_in.copy()
     else:
-        edit = edit_crops(model, crops_in, a)
+        edit = edit_crops(model, crops_in, a, landmarks=marks)
         crops_out = edit.crops
         # Pixels move in the photo itself (full resolution); the colour change is added on top.
         texture = np.rint(np.clip(crops_in / np.float32(255.0) + edit.change, 0.0, 1.0) * 255.0).astype(
             np.uint8
         )
-        for al, tex in zip(aligned, texture, strict=True):
+        for i, (al, tex) in enumerate(zip(aligned, texture, strict=True)):
             if edit.motion is not None:
-                move_pixels(out, edit.motion, al, inplace=True)
+                motion = edit.motion[i] if edit.motion.ndim == 4 else edit.motion
+                move_pixels(out, motion, al, inplace=True)
             paste_back(out, tex, al, inplace=True)
     results = []
-    for face, c_in, c_out in zip(usable, crops_in, crops_out, strict=True):
+    for face, al, c_in, c_out in zip(usable, aligned, crops_in, crops_out, strict=True):
         results.append(
             FaceResult(
-                box=face.box, crop_in=c_in, crop_out=c_out, score=face.score, eye_distance=face.eye_distance
+                box=face.box,
+                crop_in=c_in,
+                crop_out=c_out,
+                score=face.score,
+                eye_distance=face.eye_distance,
+                region=face_region(al, rgb.shape),
             )
         )
     return SynthesisResult(image=out, alpha=alpha, faces=results, skipped=skipped, name=label)

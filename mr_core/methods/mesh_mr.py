@@ -1,0 +1,463 @@
+"""The ``"mesh-mr"`` expression method: each face's own geometry, and a mouth that opens and closes.
+
+Shape and appearance are separated as in active appearance models, and both parts are linear models
+trained in closed form:
+
+* **Shape.**  Every face's 478 FaceLandmarker points in the aligned crop predict its own target
+  points: ``target = source + d0 + W (source - s0)``, a ridge regression on the landmark coordinates
+  (ridge weight chosen by cross-validation over the training subjects unless given), trained with
+  mirrored pairs.  The face outline, the eye contours and the irises are kept where they are (they
+  carry identity, and they bound the mesh).  The face is then warped piecewise-affinely over the mesh
+  from its own points to the predicted ones, at the photo's own resolution in the photo pipeline, so
+  the person's own pixels (skin, lips, eyes) move and stay sharp.
+* **Appearance.**  Masked regression (the paper's MR) in a *shape-normalised frame*: every training
+  face, source and target, is warped from its own points to one reference shape (the mean predicted
+  target), so that lips and teeth line up across people; MR learns the target's appearance from the
+  source's there.  Where the edited mouth is open, the inside of the mouth (teeth, the mouth's
+  inside, the lips' inner edges) is MR's prediction warped back to the face's new shape, unblurred;
+  where the target closes the lips, the strip between them shrinks to nothing and what was between
+  them (teeth) disappears.  Elsewhere only the low frequencies of MR's change (cheek shading) are
+  added.  The mouth's content is learned from the pairs whose target shows the inside of the mouth
+  (lips apart by more than ``open_threshold`` of the mouth's width) when there are enough of them.
+
+Intensity ``a`` moves the points by ``a`` times the predicted motion (0 leaves the crop unchanged,
+1 is the model, 1.5 exaggerates); the new content fades in with ``min(a, 1)`` inside a mouth whose
+opening itself grows with ``a``, so teeth never pop in at a threshold.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from pathlib import Path
+
+import numpy as np
+
+from .. import geometry
+from ..core.modelfile import save_model
+from ..core.regression import MaskedRegression
+from ..errors import DataError, InvalidParameterError, ModelFileError, NotFittedError
+from ..face import mesh
+
+#: The name stored in model files (their ``method`` metadata) and given to ``train --method``.
+NAME = "mesh-mr"
+#: Tensors of its model files beyond ``weights`` and ``bias`` (those of the appearance model).
+EXTRA_TENSORS = ("shape_mean", "shape_delta", "shape_weights", "reference_shape")
+#: Edits need each face's landmarks (:func:`edit` computes them when they are not given).
+NEEDS_LANDMARKS = True
+
+#: Ridge weights tried by the cross-validation of the shape model (coordinates in crop widths).
+SHAPE_LAMS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+#: Folds of that cross-validation (over subjects: a pair and its mirror image stay together).
+CV_FOLDS = 5
+#: Least number of open-mouth targets for the mouth's content to be learned from them alone.
+MIN_OPEN_PAIRS = 8
+
+
+def _real(name: str, v, low: float = 0.0, strict: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+        raise InvalidParameterError(f"{name} must be a finite number, got {v!r}")
+    if v < low or (strict and v == low):
+        raise InvalidParameterError(f"{name} must be {'>' if strict else '>='} {low:g}, got {v!r}")
+    return float(v)
+
+
+def _check_landmarks(L, name: str, n: int | None = None) -> np.ndarray:
+    L = np.asarray(L, dtype=np.float64)
+    if L.ndim != 3 or L.shape[1:] != (mesh.N_POINTS, 2) or (n is not None and L.shape[0] != n):
+        want = f"({n if n is not None else 'n'}, {mesh.N_POINTS}, 2)"
+        raise DataError(f"{name} must be FaceLandmarker points of shape {want}, got {L.shape}")
+    if not np.isfinite(L).all():
+        raise DataError(f"{name} must be finite")
+    return L
+
+
+class MeshRegressionModel:
+    """Per-face landmark geometry plus masked regression in a shape-normalised frame.
+
+    Parameters
+    ----------
+    receptive_field, lam, backend, dtype
+        Settings of the appearance :class:`~mr_core.core.regression.MaskedRegression`.
+    shape_lam : float > 0 or None
+        Ridge weight of the shape model (landmark coordinates in crop widths); ``None`` chooses it
+        from :data:`SHAPE_LAMS` by cross-validation over the training subjects.
+    open_threshold : float >= 0
+        A target mouth is open when its inner lips are apart by more than this fraction of its width.
+    mirror : bool
+        Also train on the left-right mirrored pairs.
+    source, target, template, training_set
+        Stored in model files; ``template`` must name the alignment template of the crops.
+
+    Landmarks are (n, 478, 2) FaceLandmarker points in crop pixels (x = 0 at the crop's left edge,
+    as :class:`~mr_core.face.landmarks.Landmarker` returns them).
+    """
+
+    method = NAME
+    scaling = "unit"
+
+    def __init__(
+        self,
+        receptive_field: int = 3,
+        lam: float = 0.4,
+        backend: str = "numpy",
+        dtype: str = "float32",
+        *,
+        shape_lam: float | None = None,
+        open_threshold: float = 0.08,
+        mirror: bool = True,
+        source: str = "neutral",
+        target: str = "smiling",
+        template: str | None = None,
+        training_set: str = "",
+    ):
+        self.receptive_field = receptive_field
+        self.lam = lam
+        self.backend = backend
+        self.dtype = dtype
+        self.shape_lam = shape_lam
+        self.open_threshold = open_threshold
+        self.mirror = mirror
+        self.source = source
+        self.target = target
+        self.template = template
+        self.training_set = training_set
+
+    # ------------------------------------------------------------------ training
+    def _check_params(self) -> None:
+        if self.shape_lam is not None:
+            _real("shape_lam", self.shape_lam, 0.0, strict=True)
+        _real("open_threshold", self.open_threshold)
+        if self.template is None:
+            raise InvalidParameterError(
+                "template is required: the landmarks are drawn in the alignment template's frame"
+            )
+        self._new_texture()._backend()
+
+    def _new_texture(self) -> MaskedRegression:
+        return MaskedRegression(
+            self.receptive_field,
+            self.lam,
+            backend=self.backend,
+            dtype=self.dtype,
+            source=self.source,
+            target=self.target,
+            template=self.template,
+            training_set=self.training_set,
+        )
+
+    def _mirror(self, L: np.ndarray) -> np.ndarray:
+        M = L[:, self._mirror_index].copy()
+        M[..., 0] = self._size[1] - M[..., 0]
+        return M
+
+    def fit_shape(self, source_landmarks, target_landmarks, image_size: tuple[int, int]) -> MeshRegressionModel:
+        """Learn the shape model and the reference shape from the training pairs' landmarks."""
+        self._check_params()
+        S = _check_landmarks(source_landmarks, "source_landmarks")
+        T = _check_landmarks(target_landmarks, "target_landmarks", len(S))
+        if len(S) < 2:
+            raise DataError(f"the shape model needs at least 2 pairs, got {len(S)}")
+        h, w = (int(v) for v in image_size)
+        self._size = (h, w)
+        self._mirror_index = geometry.landmark_mirror_index(np.concatenate([S, T]), w / 2)
+        groups = np.arange(len(S))
+        if self.mirror:
+            S, T = np.concatenate([S, self._mirror(S)]), np.concatenate([T, self._mirror(T)])
+            groups = np.concatenate([groups, groups])
+        a = S.reshape(len(S), -1) / w
+        d = (T - S).reshape(len(S), -1) / w
+        lam = self.shape_lam if self.shape_lam is not None else self._choose_shape_lam(a, d, groups)
+        mean_a, mean_d, W = _ridge(a, d, lam)
+        self.shape_lam_ = float(lam)
+        self.shape_mean_ = mean_a.astype(np.float32)
+        self.shape_delta_ = mean_d.astype(np.float32)
+        self.shape_weights_ = W.astype(np.float32)
+        pred = S + self._delta(S)
+        ref = pred.mean(axis=0)
+        self.reference_shape_ = ref.astype(np.float32)
+        opening = mesh.mouth_opening(T)
+        n_open = int((opening > self.open_threshold).sum()) // (2 if self.mirror else 1)
+        self.open_only_ = bool(n_open >= MIN_OPEN_PAIRS and mesh.mouth_opening(ref) > self.open_threshold)
+        self.texture_ = self._new_texture()
+        self.n_shape_pairs_ = len(S) // (2 if self.mirror else 1)
+        self._reference_raster = None
+        return self
+
+    def _choose_shape_lam(self, a, d, groups) -> float:
+        subjects = np.unique(groups)
+        k = min(CV_FOLDS, len(subjects))
+        if k < 2:
+            return 0.1
+        fold = np.arange(len(subjects)) % k
+        errs = []
+        for lam in SHAPE_LAMS:
+            e = 0.0
+            for f in range(k):
+                test = np.isin(groups, subjects[fold == f])
+                ma, md, W = _ridge(a[~test], d[~test], lam)
+                e += float((((a[test] - ma) @ W + md - d[test]) ** 2).sum())
+            errs.append(e)
+        return float(SHAPE_LAMS[int(np.argmin(errs))])
+
+    def _delta(self, L: np.ndarray) -> np.ndarray:
+        """Predicted motion (n, 478, 2) of landmarks (n, 478, 2), pinned points kept still."""
+        w = self._size[1]
+        a = L.reshape(len(L), -1) / w
+        d = (self.shape_delta_ + (a - self.shape_mean_) @ self.shape_weights_).reshape(L.shape) * w
+        d[:, mesh.pinned_points()] = 0.0
+        return d
+
+    def _reference(self):
+        if getattr(self, "_reference_raster", None) is None:
+            h, w = self._size
+            self._reference_raster = geometry.rasterize_triangles(
+                self.reference_shape_.astype(np.float64) - 0.5, mesh.triangles(), (h, w)
+            )
+        return self._reference_raster
+
+    def normalise(self, x: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """A crop (h, w, c) warped from its own landmarks (478, 2) to the reference shape."""
+        index, bary = self._reference()
+        m = geometry.piecewise_affine_map(
+            index, bary, mesh.triangles(), np.asarray(landmarks, dtype=np.float64) - 0.5, self._size
+        )
+        return geometry.warp_image(x, m, "linear")
+
+    def partial_fit(self, X, Y, source_landmarks, target_landmarks) -> MeshRegressionModel:
+        """Add crop pairs (n, h, w, 3) in [0, 1] with their landmarks to the appearance model."""
+        if getattr(self, "shape_weights_", None) is None:
+            raise NotFittedError("call fit_shape() with the training landmarks before partial_fit()")
+        X = np.asarray(X, dtype=np.float32)
+        Y = np.asarray(Y, dtype=np.float32)
+        h, w = self._size
+        if X.ndim != 4 or X.shape[1:] != (h, w, 3) or X.shape != Y.shape:
+            raise DataError(f"X and Y must be RGB crops of {h}x{w}, got shapes {X.shape} and {Y.shape}")
+        S = _check_landmarks(source_landmarks, "source_landmarks", len(X))
+        T = _check_landmarks(target_landmarks, "target_landmarks", len(X))
+        if self.open_only_:
+            keep = mesh.mouth_opening(T) > self.open_threshold
+            X, Y, S, T = X[keep], Y[keep], S[keep], T[keep]
+            if not len(X):
+                return self
+        A = np.stack([self.normalise(x, s) for x, s in zip(X, S, strict=True)])
+        B = np.stack([self.normalise(y, t) for y, t in zip(Y, T, strict=True)])
+        if self.mirror:
+            A = np.concatenate([A, A[:, :, ::-1]])
+            B = np.concatenate([B, B[:, :, ::-1]])
+        self.texture_.partial_fit(A, B)
+        return self
+
+    def fit(self, X, Y, source_landmarks, target_landmarks) -> MeshRegressionModel:
+        """Learn the shape model from the landmarks and the appearance model from the crops."""
+        X = np.asarray(X, dtype=np.float32)
+        self.fit_shape(source_landmarks, target_landmarks, X.shape[1:3])
+        return self.partial_fit(X, Y, source_landmarks, target_landmarks)
+
+    # ------------------------------------------------------------------ learned attributes
+    def _texture(self) -> MaskedRegression:
+        tex = getattr(self, "texture_", None)
+        if tex is None or not tex.is_fitted():
+            raise NotFittedError("this MeshRegressionModel is not fitted yet: call fit() or load() first")
+        return tex
+
+    @property
+    def image_size_(self) -> tuple[int, int]:
+        return self._texture().image_size_
+
+    @property
+    def channels_(self) -> int:
+        return self._texture().channels_
+
+    @property
+    def n_pairs_(self) -> int:
+        return int(self.n_shape_pairs_)
+
+    @property
+    def weights_(self) -> np.ndarray:
+        return self._texture().weights_
+
+    @property
+    def bias_(self) -> np.ndarray:
+        return self._texture().bias_
+
+    def is_fitted(self) -> bool:
+        tex = getattr(self, "texture_", None)
+        return tex is not None and tex.is_fitted()
+
+    # ------------------------------------------------------------------ synthesis
+    def predict_landmarks(self, landmarks, intensity: float = 1.0) -> np.ndarray:
+        """The face's edited landmarks (478, 2): its own plus ``intensity`` times the predicted motion."""
+        self._texture()
+        L = _check_landmarks(np.asarray(landmarks)[None], "landmarks")
+        return (L + np.float32(intensity) * self._delta(L))[0]
+
+    def edit(self, x: np.ndarray, landmarks, intensity: float = 1.0):
+        """One float crop (h, w, 3) in [0, 1] and its landmarks -> (moved, change, displacement).
+
+        ``moved``: the crop warped to its edited shape; ``change``: what to add to it (the mouth's
+        new content and the low frequencies of the appearance change); ``displacement``: (h, w, 2),
+        where each pixel of the result samples the input from, relative to itself.
+        """
+        import cv2
+
+        tex = self._texture()
+        h, w = self._size
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape != (h, w, 3):
+            got = "x".join(str(v) for v in x.shape)
+            raise DataError(f"the crop is {got} but the model expects {h}x{w}x3 (aligned RGB crops of its size)")
+        a = float(intensity)
+        L = np.asarray(landmarks, dtype=np.float64)
+        La = self.predict_landmarks(L, a)
+        tri = mesh.triangles()
+        index, bary = geometry.rasterize_triangles(La - 0.5, tri, (h, w), step=2)
+        moving = geometry.piecewise_affine_map(index, bary, tri, L - 0.5, (h, w))
+        to_ref = geometry.piecewise_affine_map(index, bary, tri, self.reference_shape_.astype(np.float64) - 0.5, (h, w))
+        moved = geometry.warp_image(x, moving)
+        pred = np.asarray(tex.predict(self.normalise(x, L)[None])[0], dtype=np.float32)
+        content = geometry.warp_image(pred, to_ref, "linear")
+        diff = content - moved
+        # the mouth's opening (inner lips) of the edited shape, 1 px wider for the lips' inner edges
+        mouth = np.zeros((h, w), dtype=np.float32)
+        poly = np.round(La[list(mesh.INNER_LIP)] * 16).astype(np.int32)
+        cv2.fillPoly(mouth, [poly], 1.0, lineType=cv2.LINE_AA, shift=4)
+        scale = w / 256.0
+        mouth = cv2.GaussianBlur(cv2.dilate(mouth, np.ones((3, 3), np.uint8)), (0, 0), max(0.5, scale))
+        face = np.zeros((h, w), dtype=np.float32)
+        outline = np.round(La[list(mesh.face_outline())] * 16).astype(np.int32)
+        cv2.fillPoly(face, [outline], 1.0, lineType=cv2.LINE_AA, shift=4)
+        face = cv2.GaussianBlur(face, (0, 0), 4.0 * scale)
+        low = cv2.GaussianBlur(diff * (1.0 - mouth)[..., None], (0, 0), 3.0 * scale)
+        change = min(a, 1.0) * mouth[..., None] * diff + a * (1.0 - mouth)[..., None] * face[..., None] * low
+        return moved, change.astype(np.float32), (moving - geometry.identity_map((h, w))).astype(np.float32)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path) -> None:
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path, backend: str = "numpy"):
+        from .registry import load_model
+
+        return load_model(path, backend=backend)
+
+    def _extra_metadata(self) -> dict[str, str]:
+        return {
+            "format_version": "3",
+            "shape_lam": repr(float(self.shape_lam_)),
+            "open_threshold": repr(float(self.open_threshold)),
+            "open_only": "true" if self.open_only_ else "false",
+            "mirror": "true" if self.mirror else "false",
+            "n_shape_pairs": str(int(self.n_shape_pairs_)),
+        }
+
+    def _extra_tensors(self) -> dict[str, np.ndarray]:
+        return {
+            "shape_mean": np.ascontiguousarray(self.shape_mean_, dtype=np.float32),
+            "shape_delta": np.ascontiguousarray(self.shape_delta_, dtype=np.float32),
+            "shape_weights": np.ascontiguousarray(self.shape_weights_, dtype=np.float32),
+            "reference_shape": np.ascontiguousarray(self.reference_shape_, dtype=np.float32),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"MeshRegressionModel(receptive_field={self.receptive_field!r}, lam={self.lam!r}, "
+            f"shape_lam={self.shape_lam!r}, source={self.source!r}, target={self.target!r})"
+        )
+
+
+def _ridge(a: np.ndarray, d: np.ndarray, lam: float):
+    """Ridge regression of ``d`` on ``a`` (rows are samples) in its dual form: (mean_a, mean_d, W)."""
+    ma, md = a.mean(axis=0), d.mean(axis=0)
+    A = a - ma
+    K = A @ A.T
+    alpha = np.linalg.solve(K + lam * np.eye(len(K)), d - md)
+    return ma, md, A.T @ alpha
+
+
+# ---------------------------------------------------------------------------------------- model files
+def validate_metadata(path: Path, meta: dict) -> None:
+    """Check this method's fields of a model file's metadata (:class:`ModelFileError`)."""
+    for key in ("shape_lam", "open_threshold", "open_only", "mirror", "n_shape_pairs"):
+        if key not in meta:
+            raise ModelFileError(f"{path}: mesh-mr model metadata lacks {key}")
+    try:
+        lam, thr, n = float(meta["shape_lam"]), float(meta["open_threshold"]), int(meta["n_shape_pairs"])
+    except (TypeError, ValueError):
+        raise ModelFileError(
+            f"{path}: mesh-mr metadata shape_lam, open_threshold and n_shape_pairs must be numbers"
+        ) from None
+    if not (math.isfinite(lam) and lam > 0 and math.isfinite(thr) and thr >= 0 and n >= 2):
+        raise ModelFileError(f"{path}: mesh-mr metadata out of range (shape_lam > 0, open_threshold >= 0, n_shape_pairs >= 2)")
+    for key in ("open_only", "mirror"):
+        if meta[key] not in ("true", "false"):
+            raise ModelFileError(f"{path}: metadata {key} must be true or false")
+
+
+def from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> MeshRegressionModel:
+    """The fitted model of a validated file's metadata and tensors."""
+    h, w = int(meta["image_height"]), int(meta["image_width"])
+    if meta["scaling"] != "unit" or int(meta["channels"]) != 3 or not meta["template"]:
+        raise ModelFileError(f"{path}: a mesh-mr model must be RGB, /255-scaled and name its template")
+    k2 = mesh.N_POINTS * 2
+    want = {"shape_mean": (k2,), "shape_delta": (k2,), "shape_weights": (k2, k2), "reference_shape": (mesh.N_POINTS, 2)}
+    for name, shape in want.items():
+        t = tensors[name]
+        if t.shape != shape or t.dtype != np.float32 or not np.isfinite(t).all():
+            raise ModelFileError(f"{path}: the {name} tensor must be finite float32 of shape {shape}")
+    model = MeshRegressionModel(
+        receptive_field=int(meta["receptive_field"]),
+        lam=float(meta["lam"]),
+        backend=backend,
+        dtype=meta["dtype"],
+        shape_lam=float(meta["shape_lam"]),
+        open_threshold=float(meta["open_threshold"]),
+        mirror=meta["mirror"] == "true",
+        source=meta["source"],
+        target=meta["target"],
+        template=meta["template"],
+        training_set=meta["training_set"],
+    )
+    model._size = (h, w)
+    model.shape_lam_ = float(meta["shape_lam"])
+    model.open_only_ = meta["open_only"] == "true"
+    model.n_shape_pairs_ = int(meta["n_shape_pairs"])
+    model.shape_mean_, model.shape_delta_ = tensors["shape_mean"], tensors["shape_delta"]
+    model.shape_weights_, model.reference_shape_ = tensors["shape_weights"], tensors["reference_shape"]
+    model._reference_raster = None
+    texture = model._new_texture()
+    texture._set_solution(tensors["weights"], tensors["bias"], int(meta["n_pairs"]))
+    model.texture_ = texture
+    return model
+
+
+def edit(model: MeshRegressionModel, x: np.ndarray, intensity: float, landmarks=None):
+    """Float crops (n, h, w, 3) in [0, 1] -> (edited, change, motion (n, h, w, 2)).
+
+    ``landmarks`` (n, 478, 2) of the crops; found with the shared
+    :class:`~mr_core.face.landmarks.Landmarker` when not given (a crop without a face is returned
+    unchanged, with zero change and motion).
+    """
+    n, h, w = x.shape[:3]
+    if landmarks is None:
+        landmarks = find_landmarks(x)
+    out = np.empty_like(x)
+    change = np.zeros_like(x)
+    motion = np.zeros((n, h, w, 2), dtype=np.float32)
+    for i in range(n):
+        if landmarks[i] is None:
+            out[i] = x[i]
+            continue
+        moved, change[i], motion[i] = model.edit(x[i], landmarks[i], intensity)
+        out[i] = moved + change[i]
+    return out, change, motion
+
+
+def find_landmarks(x: np.ndarray) -> list:
+    """FaceLandmarker points of float crops (n, h, w, 3) in [0, 1]; ``None`` where no face is found."""
+    from ..face.landmarks import shared_landmarker
+
+    marker = shared_landmarker()
+    crops = np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return [None if (r := marker.analyze(c)) is None else r.landmarks for c in crops]
