@@ -69,9 +69,9 @@ class ModelEntry:
 
     @property
     def method_label(self) -> str:
-        if self.metadata.get("method") == "shape-texture":
-            return "shape + texture"
-        return "paper MR"
+        return {"shape-texture": "shape + texture", "mesh-mr": "mesh + MR"}.get(
+            self.metadata.get("method"), "paper MR"
+        )
 
     def describe(self) -> str:
         """One paragraph of Markdown about the model (for the "how it works" panel)."""
@@ -83,7 +83,13 @@ class ModelEntry:
             + (f" ({self.training_set})" if self.training_set else "")
             + ".",
             (
-                "Method: **shape + texture** — a fixed warp learned from 478 face landmarks moves the "
+                "Method: **mesh + MR** — a linear shape model predicts where this face's own 478 "
+                "landmarks go (mouth corners up, lips apart, cheeks raised; outline and eyes kept), the "
+                "photo is warped over the face mesh at its own resolution, and a masked regression "
+                "learned on shape-normalised faces fills the mouth's opening (teeth) and adds the "
+                "shading."
+                if m.get("method") == "mesh-mr"
+                else "Method: **shape + texture** — a fixed warp learned from 478 face landmarks moves the "
                 "person's own pixels (mouth corners, cheeks), then a masked regression on the warped face "
                 f"adds the change of colour (teeth, shading), blurred by σ = {float(m['texture_sigma']):g} px."
                 if m.get("method") == "shape-texture"
@@ -226,13 +232,21 @@ class PhotoResult:
     """What the photo tab shows."""
 
     image: np.ndarray  # RGB or RGBA uint8, the input's size
-    crops: tuple[np.ndarray, np.ndarray] | None  # largest face: aligned crop before / after
+    crops: tuple[np.ndarray, np.ndarray] | None  # largest face's region of the photo: before / after
     status: str
     seconds: float
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def face_before_after(before: np.ndarray, after: np.ndarray, region) -> tuple[np.ndarray, np.ndarray]:
+    """The face's region of the photo before and after, at the photo's own resolution (a region
+    smaller than :data:`CROP_DISPLAY` is enlarged to it so that a small face can be seen)."""
+    x0, y0, x1, y1 = region
+    pair = before[y0:y1, x0:x1], after[y0:y1, x0:x1, :3]
+    return tuple(_display_crop(np.ascontiguousarray(p)) for p in pair)
 
 
 def _display_crop(crop: np.ndarray) -> np.ndarray:
@@ -263,7 +277,7 @@ def synthesize_photo(
     image = res.image if res.alpha is None else np.dstack([res.image, res.alpha])
     crops = None
     if res.faces:
-        crops = (_display_crop(res.faces[0].crop_in), _display_crop(res.faces[0].crop_out))
+        crops = face_before_after(loaded.rgb, res.image, res.faces[0].region)
     found = len(res.faces) + len(res.skipped)
     changed = len(res.faces)
     if changed == found:

@@ -241,7 +241,7 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                             buttons=["download"],
                         )
                         crops = crops_output(
-                            label="Aligned face: before | after",
+                            label="Face at the photo's resolution: before | after",
                             elem_id="crops",
                             interactive=False,
                             format="png",
@@ -275,7 +275,7 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
             outputs=[result, crops, status],
             api_name="synthesize",
             api_description="Give the faces in a photo another expression: (photo, expression name, intensity "
-            "0-1.5[, backend]) -> (result photo, aligned crops before/after, status sentence).",
+            "0-1.5[, backend]) -> (result photo, the face before/after at the photo's resolution, status sentence).",
             concurrency_limit=CONCURRENCY_LIMIT,
             concurrency_id="photo",
         )

@@ -27,6 +27,7 @@ _COLUMNS = (
     ("score_output", "out", "{:5.3f}"),
     ("score_target", "real", "{:5.3f}"),
     ("fraction", "frac", "{:5.2f}"),
+    ("profile_ratio", "profile", "{:5.2f}"),
     ("eye_ssim", "eyeSSIM", "{:5.3f}"),
     ("sharpness", "sharp", "{:5.3f}"),
 )
@@ -160,6 +161,17 @@ def run(args) -> int:
         print(
             f"expression score: {expr}; fraction of the real change (from the means): "
             f"{'-' if agg is None else f'{agg:.2f}'}"
+        )
+    if summary.get("profile_ratio") is not None:
+        print(
+            f"blendshape profile: output-to-real distance / input-to-real distance = "
+            f"{summary['profile_ratio']:.2f} (mean), {summary['profile_ratio_median']:.2f} (median)"
+        )
+    for key, c in summary.get("changes", {}).items():
+        frac = "-" if c["fraction"] is None else f"{c['fraction']:.2f}"
+        print(
+            f"  {key:<13} input {c['input']:.3f}  output {c['output']:.3f}  real {c['target']:.3f}  "
+            f"fraction of the real change {frac}"
         )
     report_path = ev.write_report(out_dir / "report.json", report)
     print(f"wrote {report_path}")

@@ -16,6 +16,15 @@ source crop, and these are measured:
     the fraction of the real change the output achieves,
     ``(score_output - score_input) / (score_target - score_input)``; undefined (``None``)
     when the real change is smaller than :data:`MIN_REAL_CHANGE`.
+``profile_ratio``
+    the whole expression at once: the distance of the output's 52 blendshape scores to the real
+    target's, divided by the input's distance to the real target (0: the output's profile is the
+    real one's; 1: no closer than the input).  No single blendshape can satisfy it.
+``changes``
+    per key blendshape (:data:`PROFILE_KEYS`: mouthSmile, mouthUpperUp, jawOpen, cheekSquint,
+    eyeSquint, mouthPress, each the mean of its left and right scores), the fraction of the real
+    change the output achieves (``None`` when the real change is below :data:`MIN_KEY_CHANGE`);
+    the summary also gives it from the means over the pairs.
 ``eye_ssim``
     identity kept: SSIM of the output against the input over the eye band, the box
     around both eyes and eyebrows (FaceLandmarker mesh points of the input crop) widened
@@ -51,6 +60,11 @@ from . import metrics
 
 #: Below this real change of the expression score the fraction of change is undefined.
 MIN_REAL_CHANGE = 0.05
+#: Below this real change of a key blendshape its fraction of change is undefined.
+MIN_KEY_CHANGE = 0.02
+
+#: Key blendshapes reported one by one (each the mean of the scores whose names start with it).
+PROFILE_KEYS = ("mouthSmile", "mouthUpperUp", "jawOpen", "cheekSquint", "eyeSquint", "mouthPress")
 
 #: FaceLandmarker mesh indices of both eyes and eyebrows (the eye band).
 # fmt: off
@@ -66,7 +80,17 @@ EYE_LANDMARKS = (
 _EYE_CENTRES = ((33, 133), (263, 362))  # corners of each eye
 
 #: Metrics in the order of the table and the report.
-METRICS = ("psnr", "ssim", "score_input", "score_output", "score_target", "fraction", "eye_ssim", "sharpness")
+METRICS = (
+    "psnr",
+    "ssim",
+    "score_input",
+    "score_output",
+    "score_target",
+    "fraction",
+    "profile_ratio",
+    "eye_ssim",
+    "sharpness",
+)
 
 
 @dataclass(frozen=True)
@@ -93,8 +117,11 @@ class PairResult:
     score_output: float | None = None
     score_target: float | None = None
     fraction: float | None = None
+    profile_ratio: float | None = None
     eye_ssim: float | None = None
     sharpness: float | None = None
+    #: per key blendshape: {"input", "output", "target", "fraction"}
+    changes: dict = field(default_factory=dict)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     crops: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
@@ -107,6 +134,8 @@ class PairResult:
         out = {"name": self.name}
         for key in METRICS:
             out[key] = _clean(getattr(self, key))
+        if self.changes:
+            out["changes"] = {k: {kk: _clean(vv) for kk, vv in v.items()} for k, v in self.changes.items()}
         if self.error is not None:
             out["error"] = self.error
         if self.notes:
@@ -264,6 +293,27 @@ def change_fraction(
     return (score_output - score_input) / real
 
 
+def key_scores(blendshapes: dict[str, float]) -> dict[str, float]:
+    """The :data:`PROFILE_KEYS` scores of one face (mean of the left and right blendshapes)."""
+    out = {}
+    for key in PROFILE_KEYS:
+        values = [v for name, v in blendshapes.items() if name.startswith(key)]
+        if values:
+            out[key] = float(np.mean(values))
+    return out
+
+
+def profile_ratio(b_in: dict, b_out: dict, b_target: dict) -> float | None:
+    """Distance of the output's blendshape profile to the target's over the input's (``None`` when
+    input and target have the same profile)."""
+    names = sorted(set(b_in) & set(b_out) & set(b_target) - {"_neutral"})
+    if not names:
+        return None
+    v_in, v_out, v_tgt = (np.array([b[n] for n in names]) for b in (b_in, b_out, b_target))
+    base = float(np.linalg.norm(v_in - v_tgt))
+    return None if base < 1e-6 else float(np.linalg.norm(v_out - v_tgt)) / base
+
+
 def score_expression(model) -> str | None:
     """The expression name the scores measure: the model's target, when the landmarker can score it."""
     target = str(getattr(model, "target", "") or "").lower()
@@ -302,6 +352,19 @@ def evaluate_crops(
                 if a is not None:
                     setattr(res, f"score_{key}", expression_score(a.blendshapes, expression))
             res.fraction = change_fraction(res.score_input, res.score_output, res.score_target)
+        if all(analyses.get(k) is not None for k in ("input", "output", "target")):
+            shapes = [analyses[k].blendshapes for k in ("input", "output", "target")]
+            res.profile_ratio = profile_ratio(*shapes)
+            keyed = [key_scores(b) for b in shapes]
+            for key in PROFILE_KEYS:
+                if all(key in k for k in keyed):
+                    i, o, t = (k[key] for k in keyed)
+                    res.changes[key] = {
+                        "input": i,
+                        "output": o,
+                        "target": t,
+                        "fraction": change_fraction(i, o, t, MIN_KEY_CHANGE),
+                    }
         a_in = analyses["input"]
         if a_in is not None:
             box = eye_box(a_in.landmarks, crop_in.shape[:2])
@@ -414,6 +477,17 @@ def summarize(results: Sequence[PairResult]) -> dict:
         if abs(s_tgt - s_in) >= MIN_REAL_CHANGE:
             agg = (s_out - s_in) / (s_tgt - s_in)
     summary["fraction_aggregate"] = agg
+    ratios = [r.profile_ratio for r in good if r.profile_ratio is not None]
+    summary["profile_ratio_median"] = float(np.median(ratios)) if ratios else None
+    changes = {}
+    for key in PROFILE_KEYS:
+        rows = [r.changes[key] for r in good if key in r.changes]
+        if not rows:
+            continue
+        means = {k: float(np.mean([row[k] for row in rows])) for k in ("input", "output", "target")}
+        means["fraction"] = change_fraction(means["input"], means["output"], means["target"], MIN_KEY_CHANGE)
+        changes[key] = means
+    summary["changes"] = changes
     return summary
 
 
@@ -432,6 +506,10 @@ def build_report(
             "score_target": "expression score of the real target crop",
             "fraction": "(score_output - score_input) / (score_target - score_input); "
             f"null when the real change is below {MIN_REAL_CHANGE}",
+            "profile_ratio": "distance of the output's 52 blendshape scores to the real target's / "
+            "that of the input's (0 = the real expression, 1 = no closer than the input)",
+            "changes": "per key blendshape: input, output and real target scores and the fraction of "
+            f"the real change (null when the real change is below {MIN_KEY_CHANGE})",
             "eye_ssim": "SSIM of the output against the input over the eyes and eyebrows",
             "sharpness": "variance of the Laplacian of the output / that of the input (gray)",
         },

@@ -285,6 +285,22 @@ class MeshRegressionModel:
         tex = getattr(self, "texture_", None)
         return tex is not None and tex.is_fitted()
 
+    @property
+    def displacement_(self) -> np.ndarray:
+        """The motion of the average face (h, w, 2): where each crop pixel samples from, relative to
+        itself, when the mean source shape is edited (what the demo draws; every face gets its own)."""
+        self._texture()
+        cached = getattr(self, "_mean_motion", None)
+        if cached is None:
+            h, w = self._size
+            mean = (self.shape_mean_.astype(np.float64) * w).reshape(mesh.N_POINTS, 2)
+            target = mean + self._delta(mean[None])[0]
+            tri = mesh.triangles()
+            index, bary = geometry.rasterize_triangles(target - 0.5, tri, (h, w), step=2)
+            m = geometry.piecewise_affine_map(index, bary, tri, mean - 0.5, (h, w))
+            cached = self._mean_motion = (m - geometry.identity_map((h, w))).astype(np.float32)
+        return cached
+
     # ------------------------------------------------------------------ synthesis
     def predict_landmarks(self, landmarks, intensity: float = 1.0) -> np.ndarray:
         """The face's edited landmarks (478, 2): its own plus ``intensity`` times the predicted motion."""

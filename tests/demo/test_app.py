@@ -227,7 +227,7 @@ def test_eight_concurrent_requests_all_succeed(models_dir, url, portrait):
 
 
 def test_api_with_the_shipped_models(portrait):
-    """The repository's own models (shape + texture), served as users get them."""
+    """The repository's own models (mesh + MR), served as users get them."""
     from mr_core.core.modelfile import MODELS_DIR
 
     assert {"smile", "neutral", "smile-paper"} <= {p.stem for p in MODELS_DIR.glob("*.safetensors")}
@@ -241,7 +241,7 @@ def test_api_with_the_shipped_models(portrait):
     assert after.shape == before.shape  # the full photo
     diff = np.abs(after.astype(int) - before.astype(int)).sum(axis=2)
     assert diff.mean() > 0.5 and diff[:20].max() == 0  # the face changed, the background did not
-    assert status.startswith("1 face found and changed to smiling by 'smile' (shape + texture) "), status
+    assert status.startswith("1 face found and changed to smiling by 'smile' (mesh + MR) "), status
 
 
 def test_webcam_photo_sent_inline_is_read(models_dir, portrait):
@@ -348,9 +348,9 @@ def test_shipped_models_in_the_demo_menu_and_how_it_works_panel():
     catalog = ModelCatalog(MODELS_DIR)
     labels = dict((v, k) for k, v in catalog.choices())
     assert catalog.default() == "smile"
-    assert labels["smile"] == "smile — neutral → smiling, 90 pairs, shape + texture"
+    assert labels["smile"] == "smile — neutral → smiling, 90 pairs, mesh + MR"
     assert labels["smile-paper"].endswith("paper MR")
-    assert "shape + texture" in catalog.entry("smile").describe()
+    assert "mesh + MR" in catalog.entry("smile").describe()
     model = catalog.model("smile")
     plain = render_weight_maps(model.weights_, model.bias_, model.receptive_field)
     with_motion = render_weight_maps(

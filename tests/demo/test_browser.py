@@ -72,7 +72,7 @@ def test_upload_pick_expression_and_synthesize(browser, url, tmp_path):
         page.wait_for_selector("#photo img", timeout=30_000)
 
         status = page.locator("#status")
-        # Pick each expression from the menu in turn (the paper's MR, then the default shape + texture smile).
+        # Pick each expression from the menu in turn (the paper's MR, then the default mesh + MR smile).
         for name, shot in (("smile-paper", "demo_photo_paper.png"), ("smile", "demo_photo.png")):
             option = f"{name} — neutral → smiling"
             page.locator("#expression input").click()

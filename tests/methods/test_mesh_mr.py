@@ -1,0 +1,175 @@
+"""The mesh-mr method: piecewise-affine geometry, per-face shape, a mouth that opens and closes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mr_core import geometry
+from mr_core.errors import DataError, ModelFileError
+from mr_core.face import mesh
+from mr_core.imageio import read_image
+from mr_core.methods import load_model, read_metadata
+from mr_core.methods.mesh_mr import MeshRegressionModel
+from mr_core.synthesis import synthesize
+from tests.conftest import run_cli
+
+HELD_OUT = ("026", "062")
+
+
+def _grid_mesh(n=6, size=64):
+    xs = np.linspace(0, size - 1, n)
+    pts = np.stack(np.meshgrid(xs, xs), -1).reshape(-1, 2)
+    tris = []
+    for r in range(n - 1):
+        for c in range(n - 1):
+            a, b, d, e = r * n + c, r * n + c + 1, (r + 1) * n + c, (r + 1) * n + c + 1
+            tris += [(a, b, e), (a, e, d)]
+    return pts, np.array(tris)
+
+
+@pytest.mark.parametrize("step", [1, 2])
+def test_piecewise_affine_map_reproduces_an_affine_map(step):
+    pts, tris = _grid_mesh()
+    A = np.array([[0.9, 0.1], [-0.05, 1.1]])
+    src = pts @ A.T + [3.0, -2.0]
+    index, bary = geometry.rasterize_triangles(pts, tris, (64, 64), step=step)
+    m = geometry.piecewise_affine_map(index, bary, tris, src, (64, 64))
+    yy, xx = np.mgrid[0:64, 0:64].astype(np.float64)
+    want = np.stack([xx, yy], -1) @ A.T + [3.0, -2.0]
+    inner = slice(1, 62)  # the grid covers [0, 63]; the last coarse sample of step 2 is outside it
+    np.testing.assert_allclose(m[inner, inner], want[inner, inner], atol=1e-3)
+
+
+def test_rasterize_outside_the_mesh_is_identity_and_bad_triangles_are_refused():
+    pts, tris = _grid_mesh(size=32)
+    index, bary = geometry.rasterize_triangles(pts * 0.5, tris, (40, 40))
+    m = geometry.piecewise_affine_map(index, bary, tris, pts * 0.5 + 4.0, (40, 40))
+    assert (index[:16, :16] >= 0).all() and (index[20:, 20:] == -1).all()
+    np.testing.assert_allclose(m[30, 35], [35.0, 30.0])  # not covered: samples itself
+    np.testing.assert_allclose(m[5, 6], [10.0, 9.0], atol=1e-4)
+    with pytest.raises(DataError, match="triangles must be"):
+        geometry.rasterize_triangles(pts, np.array([[0, 1, 999]]), (8, 8))
+
+
+def test_mesh_topology():
+    tri = mesh.triangles()
+    assert tri.shape[1] == 3 and tri.max() < mesh.N_POINTS
+    assert len(mesh.mouth_triangles()) == 18 and set(mesh.mouth_triangles().ravel()) == set(mesh.INNER_LIP)
+    assert set(mesh.face_outline()) <= set(mesh.pinned_points())
+    assert len(mesh.face_outline()) == 36
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """smile and neutral mesh-mr models trained with the CLI on 30 London pairs (held-out ones excluded)."""
+    from tests.conftest import LONDON
+
+    if not (LONDON / "neutral").is_dir():
+        pytest.skip("the London face set is not here (../shared/data/london)")
+    tmp = tmp_path_factory.mktemp("meshmr")
+    names = sorted(p.stem for p in (LONDON / "neutral").glob("*.jpg"))
+    train = [n for n in names if n not in HELD_OUT][:30]
+    for folder in ("neutral", "smiling"):
+        (tmp / folder).mkdir()
+        for n in train:
+            (tmp / folder / f"{n}.jpg").symlink_to(LONDON / folder / f"{n}.jpg")
+    models = {}
+    for name, src, tgt in (("smile", "neutral", "smiling"), ("neutral", "smiling", "neutral")):
+        out = tmp / f"{name}.safetensors"
+        r = run_cli("train", "--align", "--method", "mesh-mr", "--source-dir", tmp / src,
+                    "--target-dir", tmp / tgt, "-o", out)
+        assert r.returncode == 0, r.stderr
+        assert "(mesh-mr) on 30 pairs of 256x256x3" in r.stdout
+        models[name] = out
+    return models
+
+
+def _mouth_box(rgb):
+    from mr_core.face.landmarks import Landmarker
+
+    with Landmarker() as lm:
+        pts = lm.analyze(rgb).landmarks
+    inner = pts[list(mesh.INNER_LIP)]
+    (x0, y0), (x1, y1) = inner.min(0), inner.max(0)
+    return pts, (int(x0), int(y0) - 2, int(x1) + 1, int(y1) + 3)
+
+
+def test_model_file_round_trip_and_metadata(trained, tmp_path):
+    model = load_model(trained["smile"])
+    meta = read_metadata(trained["smile"])
+    assert meta["method"] == "mesh-mr" and meta["format_version"] == "3" and float(meta["shape_lam"]) > 0
+    assert model.image_size_ == (256, 256) and model.n_pairs_ == 30
+    copy = tmp_path / "copy.safetensors"
+    model.save(copy)
+    photo = read_image(trained["smile"].parent / "neutral" / sorted(
+        p.name for p in (trained["smile"].parent / "neutral").iterdir())[0]).rgb
+    a = synthesize(photo, model, 1.0).image
+    b = synthesize(photo, load_model(copy), 1.0).image
+    np.testing.assert_array_equal(a, b)
+    # a tensor of the wrong shape is one sentence
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(copy)
+    tensors["shape_weights"] = tensors["shape_weights"][:10]
+    save_file(tensors, copy, metadata=meta)
+    with pytest.raises(ModelFileError, match="shape_weights tensor must be finite float32"):
+        load_model(copy)
+
+
+def test_smile_opens_the_mouth_of_a_held_out_face_and_keeps_the_rest(trained, london):
+    model = load_model(trained["smile"])
+    photo = read_image(london / "neutral" / f"{HELD_OUT[0]}.jpg").rgb
+    res = synthesize(photo, model, 1.0)
+    out = res.image
+    pts_in, _ = _mouth_box(photo)
+    pts_out, (x0, y0, x1, y1) = _mouth_box(out)
+    gap = lambda p: np.linalg.norm(p[13] - p[14]) / np.linalg.norm(p[61] - p[291])  # noqa: E731
+    assert gap(pts_in) < 0.05 < gap(pts_out)  # the lips part
+    assert pts_out[61, 1] < pts_in[61, 1] - 3 and pts_out[291, 1] < pts_in[291, 1] - 3  # corners go up
+    # teeth: the middle of the opened mouth is brighter than the closed lips were there
+    import cv2
+
+    inner = np.zeros(out.shape[:2], np.uint8)
+    cv2.fillPoly(inner, [np.round(pts_out[list(mesh.INNER_LIP)]).astype(np.int32)], 1)
+    inner = cv2.erode(inner, np.ones((3, 3), np.uint8)).astype(bool)
+    middle = inner & (np.abs(np.arange(out.shape[1]) - pts_out[[13, 14], 0].mean()) < 0.25 * (x1 - x0))
+    luma_out, luma_in = (im.astype(np.float64).mean(-1)[middle].mean() for im in (out, photo))
+    assert middle.sum() > 20 and luma_out > luma_in + 15, (luma_out, luma_in)
+    # outside the face region nothing changed; at intensity 0 the photo comes back exactly
+    rx0, ry0, rx1, ry1 = res.faces[0].region
+    assert (out[:ry0] == photo[:ry0]).all() and (out[:, :rx0] == photo[:, :rx0]).all()
+    np.testing.assert_array_equal(synthesize(photo, model, 0.0).image, photo)
+
+
+def test_intensity_is_continuous_no_pop_of_teeth(trained, london):
+    model = load_model(trained["smile"])
+    photo = read_image(london / "neutral" / f"{HELD_OUT[1]}.jpg").rgb
+    levels = np.linspace(0, 1.5, 16)
+    outs = [synthesize(photo, model, a).image.astype(np.float64) for a in levels]
+    steps = [np.abs(b - a).mean() for a, b in zip(outs, outs[1:], strict=False)]
+    total = np.abs(outs[-1] - outs[0]).mean()
+    assert total > 1.0
+    assert max(steps) < 0.25 * total  # every step of 0.1 changes the photo by a small part of the whole
+
+
+def test_neutral_closes_the_lips_and_the_teeth_are_gone(trained, london):
+    model = load_model(trained["neutral"])
+    photo = read_image(london / "smiling" / f"{HELD_OUT[0]}.jpg").rgb
+    out = synthesize(photo, model, 1.0).image
+    pts_in, (x0, y0, x1, y1) = _mouth_box(photo)
+    pts_out, _ = _mouth_box(out)
+    gap = lambda p: np.linalg.norm(p[13] - p[14]) / np.linalg.norm(p[61] - p[291])  # noqa: E731
+    assert gap(pts_in) > 0.1 and gap(pts_out) < 0.5 * gap(pts_in)
+    # the bright teeth between the lips are gone
+    assert np.percentile(out[y0:y1, x0:x1].mean(-1), 95) < np.percentile(photo[y0:y1, x0:x1].mean(-1), 95) - 20
+
+
+def test_fit_checks_its_inputs():
+    m = MeshRegressionModel(template="mp-eyes-nose-v1")
+    with pytest.raises(DataError, match="FaceLandmarker points of shape"):
+        m.fit_shape(np.zeros((3, 10, 2)), np.zeros((3, 10, 2)), (256, 256))
+    from mr_core.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="template is required"):
+        MeshRegressionModel().fit_shape(np.zeros((3, 478, 2)), np.zeros((3, 478, 2)), (256, 256))
