@@ -543,6 +543,10 @@ def model_description(model, path: str | os.PathLike | None = None) -> dict:
         info["lower_gain"] = getattr(model, "lower_gain", None)
         info["mirror"] = getattr(model, "mirror", None)
         info["photometric"] = getattr(model, "photometric", False)
+    if method == "mesh-mr":
+        info["shape_lam"] = float(model.shape_lam_)
+        info["open_only"] = bool(model.open_only_)
+        info["mirror"] = bool(model.mirror)
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in info.items()}
 
 

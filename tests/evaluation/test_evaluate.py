@@ -206,10 +206,9 @@ def test_model_description_names_the_method_and_its_settings():
 
     model = load_model(MODELS_DIR / "smile.safetensors")
     info = ev.model_description(model, MODELS_DIR / "smile.safetensors")
-    assert info["method"] == "shape-texture" and info["target"] == "smiling"
-    for key in ("texture_sigma", "lower_gain", "mirror", "photometric"):
-        assert info[key] == getattr(model, key), key
-    assert isinstance(info["mirror"], bool) and isinstance(info["photometric"], bool)
+    assert info["method"] == "mesh-mr" and info["target"] == "smiling"
+    assert info["shape_lam"] == model.shape_lam_ > 0 and info["mirror"] is True
+    assert isinstance(info["open_only"], bool) and info["image_size"] == [256, 256]
     json.dumps(info, allow_nan=False)  # goes into report.json as is
     paper = ev.model_description(load_model(MODELS_DIR / "smile-paper.safetensors"))
     assert paper["method"] == "mr" and paper["scaling"] == "minmax" and "texture_sigma" not in paper
@@ -315,6 +314,15 @@ def test_cli_evaluate_photos(smile_model, tmp_path, capsys):
     assert s["score_output"] > s["score_input"]  # the model moves towards a smile
     assert 0.5 < s["eye_ssim"] <= 1 and 0.05 < s["sharpness"] < 1
     assert Image.open(out / "contact_sheet.png").size[0] > 3 * 128
+    # the whole blendshape profile and the key blendshapes, per pair and in the summary
+    assert 0 < s["profile_ratio"] < 1.5 and s["profile_ratio_median"] is not None
+    assert set(s["changes"]) >= {"mouthSmile", "mouthUpperUp", "jawOpen", "eyeSquint", "mouthPress"}
+    smile = s["changes"]["mouthSmile"]
+    assert smile["target"] > smile["input"] and smile["fraction"] is not None
+    first = report["pairs"][0]
+    assert first["profile_ratio"] is not None and "mouthUpperUp" in first["changes"]
+    assert "blendshape profile: output-to-real distance" in captured.out
+    assert "mouthUpperUp" in captured.out
 
 
 def test_cli_evaluate_crops(smile_model, tmp_path, capsys):
