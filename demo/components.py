@@ -20,14 +20,14 @@ import binascii
 import functools
 import hashlib
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 from gradio.data_classes import ImageData
 from PIL import Image
+
+from mr_core.atomic import atomic_write_bytes
 
 __all__ = ["crops_output", "photo_input", "photo_output"]
 
@@ -60,10 +60,7 @@ def _write_cached(cache_dir: str, data: bytes, suffix: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"result.{suffix}"
     if not path.is_file():
-        fd, tmp = tempfile.mkstemp(prefix=".result.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, data, make_parents=False)
     return path
 
 
