@@ -152,7 +152,7 @@ def read_image(
         raise
     except Image.DecompressionBombError as exc:
         numbers = re.findall(r"\d+", str(exc))
-        detail = f"{numbers[0]} pixels, limit {numbers[1]}" if len(numbers) >= 2 else str(exc)
+        detail = f"{numbers[0]} pixels, limit {max_pixels}" if numbers else f"limit {max_pixels} pixels"
         raise ImageReadError(f"{label}: image is too large ({detail})") from None
     except UnidentifiedImageError:
         raise ImageReadError(f"{label}: not an image (or an unsupported format)") from None

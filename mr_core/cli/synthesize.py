@@ -82,6 +82,11 @@ def collect_inputs(inputs) -> list[Path]:
                 for p in path.iterdir()
                 if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
             )
+            if not found:
+                print(
+                    f"warning: {path}: the folder holds no .jpg, .jpeg, .png, .webp or .bmp; nothing taken from it",
+                    file=sys.stderr,
+                )
         else:
             found = [path]
         for f in found:

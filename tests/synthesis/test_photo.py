@@ -289,6 +289,15 @@ def test_cli_never_overwrites_a_file_it_did_not_create(model_file, inputs, photo
     assert sorted(p.name for p in out.iterdir()) == ["good (1).jpg", "good.jpg"]
 
 
+def test_cli_an_empty_input_folder_is_warned_about(model_file, inputs, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc = run_cli(["synthesize", "--model", model_file, "-o", tmp_path / "out", empty, inputs / "good.jpg"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert f"warning: {empty}: the folder holds no" in err
+
+
 def test_cli_corrupt_model_is_one_line(inputs, tmp_path, capsys):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
