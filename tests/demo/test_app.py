@@ -322,7 +322,8 @@ def test_catalog_labels_and_backends(models_dir):
     catalog = ModelCatalog(models_dir)
     labels = dict((v, k) for k, v in catalog.choices())
     assert set(labels) == {"neutral", "smile"}
-    assert labels["smile"].startswith("smile — neutral → smiling, ")
+    assert labels["smile"].startswith("smile — for neutral faces: neutral → smiling, ")
+    assert labels["neutral"].startswith("neutral — for smiling faces: smiling → neutral, ")
     assert labels["smile"].endswith(" pairs, paper MR")
     choices = dict((v, k) for k, v in backend_choices())
     assert choices["numpy"].startswith("CPU")
@@ -380,7 +381,7 @@ def test_shipped_models_in_the_demo_menu_and_how_it_works_panel():
     catalog = ModelCatalog(MODELS_DIR)
     labels = dict((v, k) for k, v in catalog.choices())
     assert catalog.default() == "smile"
-    assert labels["smile"] == "smile — neutral → smiling, 90 pairs, mesh + MR"
+    assert labels["smile"] == "smile — for neutral faces: neutral → smiling, 90 pairs, mesh + MR"
     assert labels["smile-paper"].endswith("paper MR")
     assert "mesh + MR" in catalog.entry("smile").describe()
     model = catalog.model("smile")
