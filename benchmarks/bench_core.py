@@ -133,7 +133,7 @@ def bench_train_command(folder: Path, n: int, repeats: int, extra=()) -> tuple[f
     cmd = [
         sys.executable, "-m", "mr_core", "--mode", "train", "--train_dataset_dir", str(folder),
         "--image_size", "128", "--total_images", str(n), "--input_ch", "3", "--receptive_field", "3",
-        "--lamda", "0.4", "--weights_dir", str(weights), *extra,
+        "--lamda", "0.4", "--weights_dir", str(weights), "--force", *extra,
     ]  # fmt: skip
     runs = [timed_command(cmd, REPO) for _ in range(repeats)]
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)

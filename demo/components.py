@@ -20,14 +20,17 @@ import binascii
 import functools
 import hashlib
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 from gradio.data_classes import ImageData
 from PIL import Image
+
+from mr_core.atomic import atomic_write_bytes
+from mr_core.errors import InvalidParameterError
+
+from .limits import check_file, check_inline
 
 __all__ = ["crops_output", "photo_input", "photo_output"]
 
@@ -40,6 +43,10 @@ def _pass_file(payload: ImageData | None) -> str | bytes | None:
     if payload is None:
         return None
     if payload.url and payload.url.startswith("data:"):
+        try:
+            check_inline(payload.url)
+        except InvalidParameterError as exc:
+            raise gr.Error(_capital(str(exc))) from None
         _, _, data = payload.url.partition(",")
         try:
             return base64.b64decode(data, validate=False)
@@ -47,7 +54,15 @@ def _pass_file(payload: ImageData | None) -> str | bytes | None:
             raise gr.Error("The photo sent by the browser could not be decoded; please try again.") from None
     if payload.path is None:
         return None
+    try:
+        check_file(payload.path)
+    except InvalidParameterError as exc:
+        raise gr.Error(_capital(str(exc))) from None
     return str(payload.path)
+
+
+def _capital(message: str) -> str:
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
 def _write_cached(cache_dir: str, data: bytes, suffix: str) -> Path:
@@ -60,10 +75,7 @@ def _write_cached(cache_dir: str, data: bytes, suffix: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"result.{suffix}"
     if not path.is_file():
-        fd, tmp = tempfile.mkstemp(prefix=".result.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, data, make_parents=False)
     return path
 
 

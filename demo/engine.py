@@ -63,9 +63,10 @@ class ModelEntry:
 
     @property
     def label(self) -> str:
-        """What the expression menu shows, e.g. ``smile — neutral → smiling, 90 pairs``."""
+        """What the expression menu shows, e.g. ``smile — for neutral faces: neutral → smiling, 90 pairs``
+        (the expression the model expects as input comes first: applied to another, it can go wrong)."""
         pairs = f"{self.n_pairs} pair" + ("" if self.n_pairs == 1 else "s")
-        return f"{self.name} — {self.source} → {self.target}, {pairs}, {self.method_label}"
+        return f"{self.name} — for {self.source} faces: {self.source} → {self.target}, {pairs}, {self.method_label}"
 
     @property
     def method_label(self) -> str:

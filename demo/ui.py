@@ -16,6 +16,7 @@ import threading
 
 import gradio as gr
 import numpy as np
+from starlette.middleware import Middleware
 
 from mr_core.errors import MRError
 from mr_core.face import default_detector
@@ -24,6 +25,7 @@ from mr_core.synthesis import MAX_INTENSITY
 from .components import crops_output, photo_input, photo_output
 from .engine import ModelCatalog, backend_choices, live_frame, synthesize_photo
 from .examples import example_photos
+from .limits import MAX_FILE_SIZE, BodyLimit
 from .weightmaps import render_weight_maps
 
 __all__ = ["CONCURRENCY_LIMIT", "MAX_FILE_SIZE", "QUEUE_SIZE", "build_demo", "launch_options"]
@@ -37,8 +39,6 @@ QUEUE_SIZE = 64
 #: Webcam streams processed at once, and how long one stream may run (seconds).
 LIVE_CONCURRENCY = 4
 LIVE_TIME_LIMIT = 120
-#: Largest upload the server accepts.
-MAX_FILE_SIZE = "15mb"
 
 TITLE = "Facial expression synthesis by masked regression"
 
@@ -132,7 +132,12 @@ def _sentence(message: str) -> str:
 
 def launch_options() -> dict:
     """Keyword arguments for ``Blocks.launch`` (server name and port come from Gradio's environment)."""
-    return {"max_file_size": MAX_FILE_SIZE, "css": CSS, "footer_links": ["api"]}
+    return {
+        "max_file_size": MAX_FILE_SIZE,
+        "css": CSS,
+        "footer_links": ["api"],
+        "app_kwargs": {"middleware": [Middleware(BodyLimit)]},
+    }
 
 
 def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = True) -> gr.Blocks:

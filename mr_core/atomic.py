@@ -6,6 +6,7 @@ usual permissions (0666 minus the umask), not the private 0600 of a temporary fi
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -37,11 +38,19 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
         raise
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, creating the parent folder when needed."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, make_parents: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (creating the parent folder unless ``make_parents`` is
+    false); a short write (a full disk) raises ``OSError`` and leaves nothing behind."""
+    if make_parents:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    view = memoryview(data)
     with atomic_open(path) as fh:
-        fh.write(data)
+        raw = fh.raw if hasattr(fh, "raw") else fh
+        while view:
+            n = raw.write(view)
+            if not n:
+                raise OSError(errno.ENOSPC, "no space left on the device (short write)")
+            view = view[n:]
 
 
 def write_error_reason(path: str | os.PathLike, exc: OSError) -> str:

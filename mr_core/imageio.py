@@ -23,7 +23,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .atomic import atomic_open
+from .atomic import atomic_write_bytes
 from .errors import ImageReadError, InvalidParameterError
 
 __all__ = [
@@ -152,7 +152,7 @@ def read_image(
         raise
     except Image.DecompressionBombError as exc:
         numbers = re.findall(r"\d+", str(exc))
-        detail = f"{numbers[0]} pixels, limit {numbers[1]}" if len(numbers) >= 2 else str(exc)
+        detail = f"{numbers[0]} pixels, limit {max_pixels}" if numbers else f"limit {max_pixels} pixels"
         raise ImageReadError(f"{label}: image is too large ({detail})") from None
     except UnidentifiedImageError:
         raise ImageReadError(f"{label}: not an image (or an unsupported format)") from None
@@ -206,6 +206,9 @@ def write_image(
         options["subsampling"] = 0 if quality >= 90 else 2
     if icc_profile and fmt != "BMP":
         options["icc_profile"] = icc_profile
-    with atomic_open(path) as fh:
-        im.save(fh, format=fmt, **options)
+    # Encode fully in memory first: Pillow writes some formats straight into the file descriptor and
+    # does not notice a short write (a full disk), which would leave a truncated file counted as written.
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **options)
+    atomic_write_bytes(path, buf.getvalue(), make_parents=False)
     return path

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from mr_core.errors import ImageReadError, InvalidParameterError
-from mr_core.imageio import LoadedImage, read_image, write_image
+from mr_core.imageio import DEFAULT_MAX_PIXELS, LoadedImage, read_image, write_image
 
 
 def _gradient(h=24, w=32) -> np.ndarray:
@@ -151,7 +151,7 @@ def test_decompression_bomb_is_refused(tmp_path, size):
     path.write_bytes(_png_with_size(*size))
     with pytest.raises(ImageReadError, match="too large") as info:
         read_image(path)
-    assert "bomb.png" in str(info.value) and "limit" in str(info.value)
+    assert "bomb.png" in str(info.value) and f"limit {DEFAULT_MAX_PIXELS})" in str(info.value)
 
 
 def test_max_pixels_parameter():
@@ -176,3 +176,36 @@ def test_write_replaces_atomically(tmp_path):
     write_image(path, 255 - _gradient())
     assert np.array_equal(read_image(path).rgb, 255 - _gradient())
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+_FULL_DISK_SCRIPT = r"""
+import resource, signal, sys
+import numpy as np
+from mr_core.imageio import write_image
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+rng = np.random.default_rng(0)
+try:
+    write_image(sys.argv[1], rng.integers(0, 256, (80, 80, 3), dtype=np.uint8))
+except OSError as exc:
+    print("failed", exc.errno)
+else:
+    print("written")
+"""
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".bmp"])
+def test_a_full_disk_fails_the_write_and_leaves_nothing(tmp_path, suffix):
+    """A write cut short (here by a file size limit, as on a full disk) raises and leaves no file."""
+    import subprocess
+    import sys
+
+    target = tmp_path / f"out{suffix}"
+    proc = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_SCRIPT, str(target), "4096"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.stdout.startswith("failed"), proc.stdout + proc.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -73,8 +74,31 @@ def make_output_dir(path: Path, what: str = "output folder") -> Path:
     return path
 
 
-def _check_output_file(path: Path) -> None:
-    """Refuse, before any work, a model file name that cannot be written (a folder, or under a file)."""
+def _check_output_file(path: Path, inputs: Sequence[Path] = (), force: bool = False) -> None:
+    """Refuse, before any work, a model file name that cannot be written (a folder, or under a file),
+    that is one of the training ``inputs``, or that is an existing file: a file that is not a model is
+    never replaced, an existing model file only with ``force``."""
+    from ..core.modelfile import read_metadata
+
+    key = os.path.normcase(os.path.abspath(path))
+    for item in inputs:
+        if key == os.path.normcase(os.path.abspath(item)) or (
+            path.exists() and item.exists() and os.path.samefile(path, item)
+        ):
+            raise ModelFileError(
+                f"{path}: the model file would overwrite the training image {item}; choose another -o"
+            )
+    if path.is_file():
+        try:
+            read_metadata(path)
+        except ModelFileError:
+            raise ModelFileError(
+                f"{path}: this file exists and is not a model file; it is never replaced, choose another -o"
+            ) from None
+        if not force:
+            raise ModelFileError(
+                f"{path}: a model file already exists here; give --force to replace it, or choose another -o"
+            )
     if path.is_dir():
         raise ModelFileError(
             f"{path}: is a folder; give a model file name such as {path / DEFAULT_MODEL_NAME}"

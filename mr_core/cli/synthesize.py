@@ -5,7 +5,8 @@ Example::
     python -m mr_core synthesize --expression smile --intensity 0.8 -o out/ photos/ me.jpg
 
 Every input (a file, or a folder whose images are all taken) is written to
-``OUTDIR/<same file name>`` (PNG when the input's type cannot be written).  An input that
+``OUTDIR/<same file name>`` (PNG when the input's type cannot be written).  No existing file is
+ever replaced: when that name is taken, the result is written as ``<name> (1).png`` and so on.  An input that
 fails (unreadable, truncated, not an image, no face, too large) gets one line on stderr naming
 it and the reason; the others are still written, and the exit status is 1.
 """
@@ -36,7 +37,8 @@ def add_parser(subparsers) -> None:
         "crop at intensity A (plain MR: output = x + A * (MR(x) - x); shape + texture: A times the learned "
         "motion, applied to the photo itself, plus A times the change of colour) and put the result back "
         "into the photo. "
-        "Each output keeps its input's file name in OUTDIR; inputs are never overwritten.",
+        "Each output keeps its input's file name in OUTDIR; no existing file is ever overwritten (a taken "
+        "name becomes '<name> (1).png', and so on).",
         epilog="Inputs that fail (unreadable, truncated, not an image, no face, too large) are reported on "
         "stderr, one line each, and the rest are written; the exit status is then 1 (0 when every input "
         "was written).",
@@ -80,6 +82,11 @@ def collect_inputs(inputs) -> list[Path]:
                 for p in path.iterdir()
                 if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
             )
+            if not found:
+                print(
+                    f"warning: {path}: the folder holds no .jpg, .jpeg, .png, .webp or .bmp; nothing taken from it",
+                    file=sys.stderr,
+                )
         else:
             found = [path]
         for f in found:
@@ -94,6 +101,17 @@ def output_path(input_path: Path, out_dir: Path) -> Path:
     """``OUTDIR/<input name>``; a type that cannot be written becomes ``<stem>.png``."""
     suffix = input_path.suffix if input_path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
     return out_dir / f"{input_path.stem}{suffix}"
+
+
+def free_name(target: Path, claimed) -> Path:
+    """``<stem> (N)<suffix>`` next to ``target``, with the smallest N naming neither an existing file nor
+    an output of this run (``claimed``: normalised paths)."""
+    n = 1
+    while True:
+        candidate = target.with_name(f"{target.stem} ({n}){target.suffix}")
+        if not os.path.lexists(candidate) and os.path.normcase(os.path.abspath(candidate)) not in claimed:
+            return candidate
+        n += 1
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -153,11 +171,10 @@ def run(args) -> int:
                     raise InvalidParameterError(
                         f"{path}: the output {target} would overwrite an input; choose another output folder"
                     )
-                if key in claimed:
-                    raise InvalidParameterError(
-                        f"{path}: the output {target} is already the output of "
-                        f"{claimed[key]} (same file name)"
-                    )
+                taken = None
+                if key in claimed or os.path.lexists(target):
+                    taken, target = target, free_name(target, claimed)
+                    key = os.path.normcase(os.path.abspath(target))
                 claimed[key] = path
                 image = read_image(path)
                 result = synthesize(
@@ -173,6 +190,8 @@ def run(args) -> int:
                     report(f"warning: {note}")
                 write_image(target, result.image, result.alpha, icc_profile=image.icc_profile)
                 written += 1
+                if taken is not None:
+                    report(f"note: {taken} already exists; the result of {path} is written to {target}")
             except MRError as exc:
                 failed += 1
                 report(str(exc))

@@ -114,40 +114,108 @@ def save_model(model, path: str | os.PathLike) -> Path:
     return path
 
 
-def _read_header(path: Path, data: bytes) -> dict:
-    if len(data) < 8:
-        raise ModelFileError(f"{path}: not a model file (only {len(data)} bytes)")
-    (size,) = struct.unpack("<Q", data[:8])
-    if size > _MAX_HEADER or 8 + size > len(data):
-        raise ModelFileError(f"{path}: not a model file or truncated (bad safetensors header)")
-    try:
-        header = json.loads(data[8 : 8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelFileError(f"{path}: not a model file (its safetensors header is not valid JSON)") from None
-    if not isinstance(header, dict):
-        raise ModelFileError(f"{path}: not a model file (its safetensors header is not an object)")
-    return header
+def _read_header(path: Path) -> tuple[dict, int]:
+    """The safetensors header of ``path`` and the file's size, reading only the header's bytes.
 
-
-def read_metadata(path: str | os.PathLike, check_method: MethodCheck | None = None) -> dict[str, str]:
-    """The validated metadata of a model file, without loading the tensors' values.
-
-    ``check_method(path, meta)`` validates the ``method`` field and the method's own fields.
+    The size is checked against the header before anything else is read: a truncated file, or one
+    whose header declares more data than it holds, is refused without reading its tensors.
     """
-    path = Path(path)
-    data = _read_file(path)
-    return _validate_metadata(path, _read_header(path, data).get("__metadata__"), check_method)
-
-
-def _read_file(path: Path) -> bytes:
     if not path.exists():
         raise ModelFileError(f"{path}: model file not found")
     if path.is_dir():
         raise ModelFileError(f"{path}: is a folder, not a model file")
     try:
-        return path.read_bytes()
+        with path.open("rb") as fh:
+            file_size = os.fstat(fh.fileno()).st_size
+            prefix = fh.read(8)
+            if len(prefix) < 8:
+                raise ModelFileError(f"{path}: not a model file (only {len(prefix)} bytes)")
+            (size,) = struct.unpack("<Q", prefix)
+            if size > _MAX_HEADER or 8 + size > file_size:
+                raise ModelFileError(f"{path}: not a model file or truncated (bad safetensors header)")
+            raw = fh.read(size)
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ModelFileError(f"{path}: not a model file (its safetensors header is not valid JSON)") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: not a model file (its safetensors header is not an object)")
+    declared = 8 + size + _data_length(path, header)
+    if declared != file_size:
+        raise ModelFileError(
+            f"{path}: corrupt or truncated model file (it has {file_size} bytes, its header declares {declared})"
+        )
+    return header, file_size
+
+
+def _data_length(path: Path, header: dict) -> int:
+    """The number of tensor bytes the header declares (the largest end offset)."""
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in offsets)
+        ):
+            raise ModelFileError(f"{path}: not a model file (tensor {str(name)[:40]!r} has no valid data offsets)")
+        end = max(end, offsets[1])
+    return end
+
+
+def read_metadata(path: str | os.PathLike, check_method: MethodCheck | None = None) -> dict[str, str]:
+    """The validated metadata of a model file, reading only its header (not the tensors).
+
+    ``check_method(path, meta)`` validates the ``method`` field and the method's own fields.
+    """
+    path = Path(path)
+    header, _ = _read_header(path)
+    return _validate_metadata(path, header.get("__metadata__"), check_method)
+
+
+def _read_file(path: Path, size: int) -> bytes:
+    try:
+        return path.read_bytes()
+    except MemoryError:
+        raise ModelFileError(
+            f"{path}: not enough memory to read this model file ({size / 2**20:.0f} MiB); "
+            "close other programs or use a smaller model"
+        ) from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _check_declared_shapes(path: Path, header: dict, meta: dict[str, str]) -> None:
+    """The weights and bias shapes the header declares must match the metadata (before reading them)."""
+    rf = int(meta["receptive_field"])
+    h, w, c = int(meta["image_height"]), int(meta["image_width"]), int(meta["channels"])
+    shapes = {
+        name: tuple(entry["shape"]) if isinstance(entry.get("shape"), list) else None
+        for name, entry in header.items()
+        if name in ("weights", "bias") and isinstance(entry, dict)
+    }
+    if shapes and (
+        shapes.get("weights", (rf * rf, h, w, c)) != (rf * rf, h, w, c) or shapes.get("bias", (h, w, c)) != (h, w, c)
+    ):
+        raise ModelFileError(
+            f"{path}: tensor shapes {shapes.get('weights')} and {shapes.get('bias')} do not match the metadata "
+            f"(receptive field {rf}, image {h}x{w}x{c})"
+        )
+
+
+#: Longest error message about a model file; a metadata value is shown cut to _MAX_SHOWN characters.
+_MAX_MESSAGE = 400
+_MAX_SHOWN = 60
+
+
+def _shown(value) -> str:
+    """``repr(value)``, cut to a readable length (a crafted file may hold a 100 kB value)."""
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
 
 
 def _validate_metadata(path: Path, meta, check_method: MethodCheck | None = None) -> dict[str, str]:
@@ -160,13 +228,13 @@ def _validate_metadata(path: Path, meta, check_method: MethodCheck | None = None
             )
     missing = [k for k in _REQUIRED if k not in meta]
     if meta.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{path}: not an MR model file (format is {meta.get('format')!r})")
+        raise ModelFileError(f"{path}: not an MR model file (format is {_shown(meta.get('format'))})")
     if missing:
         raise ModelFileError(f"{path}: model metadata lacks {', '.join(missing)}")
     try:
         version = int(meta["format_version"])
     except (TypeError, ValueError):
-        raise ModelFileError(f"{path}: bad format_version {meta['format_version']!r}") from None
+        raise ModelFileError(f"{path}: bad format_version {_shown(meta['format_version'])}") from None
     if version > FORMAT_VERSION or version < 1:
         raise ModelFileError(
             f"{path}: model format version {version} is not supported "
@@ -177,7 +245,7 @@ def _validate_metadata(path: Path, meta, check_method: MethodCheck | None = None
         try:
             value = int(meta[key])
         except (TypeError, ValueError):
-            raise ModelFileError(f"{path}: metadata {key} must be an integer, got {meta[key]!r}") from None
+            raise ModelFileError(f"{path}: metadata {key} must be an integer, got {_shown(meta[key])}") from None
         if value < low:
             raise ModelFileError(f"{path}: metadata {key} must be >= {low}, got {value}")
         return value
@@ -195,17 +263,23 @@ def _validate_metadata(path: Path, meta, check_method: MethodCheck | None = None
     except (TypeError, ValueError):
         lam = math.nan
     if not (math.isfinite(lam) and lam > 0):
-        raise ModelFileError(f"{path}: metadata lam must be a number > 0, got {meta['lam']!r}")
+        raise ModelFileError(f"{path}: metadata lam must be a number > 0, got {_shown(meta['lam'])}")
     if meta["dtype"] not in DTYPES:
         raise ModelFileError(
-            f"{path}: metadata dtype must be one of {', '.join(DTYPES)}, got {meta['dtype']!r}"
+            f"{path}: metadata dtype must be one of {', '.join(DTYPES)}, got {_shown(meta['dtype'])}"
         )
     meta.setdefault("method", "mr")
     if check_method is not None:
-        check_method(path, meta)
+        try:
+            check_method(path, meta)
+        except ModelFileError as exc:
+            message = str(exc)
+            if len(message) <= _MAX_MESSAGE:
+                raise
+            raise ModelFileError(message[: _MAX_MESSAGE - 20] + "… (message cut)") from None
     if meta["scaling"] not in SCALINGS:
         raise ModelFileError(
-            f"{path}: metadata scaling must be one of {', '.join(SCALINGS)}, got {meta['scaling']!r}"
+            f"{path}: metadata scaling must be one of {', '.join(SCALINGS)}, got {_shown(meta['scaling'])}"
         )
     return dict(meta)
 
@@ -221,8 +295,10 @@ def read_model_file(
     from safetensors.numpy import load
 
     path = Path(path)
-    data = _read_file(path)
-    meta = _validate_metadata(path, _read_header(path, data).get("__metadata__"), check_method)
+    header, size = _read_header(path)
+    meta = _validate_metadata(path, header.get("__metadata__"), check_method)
+    _check_declared_shapes(path, header, meta)
+    data = _read_file(path, size)
     try:
         tensors = load(data)
     except (SafetensorError, ValueError, TypeError) as exc:

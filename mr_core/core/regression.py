@@ -284,7 +284,7 @@ class MaskedRegression:
             # float32 partial sums can make a nearly singular Gram matrix indefinite when lam is tiny
             raise DataError(
                 f"the normal equations are too ill-conditioned for dtype {self.dtype} with lam {self.lam:g}: "
-                "use a larger lam or dtype float64"
+                + ("use a larger lam or dtype float64" if self.dtype == "float32" else "use a larger lam")
             )
         self._weights, self._bias = weights, bias
 

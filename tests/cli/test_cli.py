@@ -389,7 +389,7 @@ def test_exclude_file_names_that_match_no_pair_are_warned_about(pair_dirs, tmp_p
     ]
     assert load_model(out).n_pairs_ == 2  # 1 and 3 left out
     held.write_text("0\n2\n")
-    proc = run_cli("train", "--source-dir", a, "--target-dir", b, "--exclude-file", held, "-o", out)
+    proc = run_cli("train", "--source-dir", a, "--target-dir", b, "--exclude-file", held, "-o", out, "--force")
     assert proc.returncode == 0 and proc.stderr == ""
 
 
@@ -446,3 +446,29 @@ def test_align_failures_name_the_file_once(tmp_path):
         *(f"{d / n}: no face found" for n in ("0.png", "1.png") for d in (a, b)),
         "error: no usable training pairs: nothing to train on",
     ]
+
+
+def test_train_never_overwrites_an_input_or_a_file_that_is_not_a_model(pair_dirs, tmp_path):
+    a, b = pair_dirs
+    photo = a / "0.png"
+    before = photo.read_bytes()
+    for args in ((), ("--force",)):
+        proc = run_cli("train", "--source-dir", a, "--target-dir", b, "-o", photo, *args)
+        _one_line_error(proc, str(photo), "choose another -o")
+        assert photo.read_bytes() == before
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    proc = run_cli("train", "--source-dir", a, "--target-dir", b, "-o", notes, "--force")
+    _one_line_error(proc, str(notes), "not a model file")
+    assert notes.read_text() == "keep me"
+
+
+def test_train_replaces_an_existing_model_file_only_with_force(pair_dirs, trained):
+    a, b = pair_dirs
+    before = trained.read_bytes()
+    proc = run_cli("train", "--source-dir", a, "--target-dir", b, "-o", trained, "--lam", "2")
+    _one_line_error(proc, str(trained), "--force")
+    assert trained.read_bytes() == before
+    proc = run_cli("train", "--source-dir", a, "--target-dir", b, "-o", trained, "--lam", "2", "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert load_model(trained).lam == 2

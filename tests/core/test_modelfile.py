@@ -191,3 +191,58 @@ def test_resolve_model_names_the_shipped_choices(tmp_path, fitted):
     m.save(tmp_path / "wink.safetensors")
     assert shipped_models(tmp_path) == {"wink": tmp_path / "wink.safetensors"}
     assert resolve_model(path=tmp_path / "wink.safetensors") == tmp_path / "wink.safetensors"
+
+
+def test_a_huge_metadata_value_is_cut_in_the_message(tmp_path, fitted):
+    m, _ = fitted
+    path = tmp_path / "model.safetensors"
+    m.save(path)
+    for key in ("lam", "dtype", "method"):
+        m.save(path)
+        _rewrite(path, **{key: "9" * 100_000 + "x"})
+        with pytest.raises(ModelFileError, match=key) as info:
+            load_model(path)
+        assert len(str(info.value)) < 500
+
+
+def _append_declared_tensor(path, nbytes):
+    """Declare an extra tensor of ``nbytes`` in the header without writing its data (a crafted size)."""
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    end = max(v["data_offsets"][1] for k, v in header.items() if k != "__metadata__")
+    header["huge"] = {"dtype": "U8", "shape": [nbytes], "data_offsets": [end, end + nbytes]}
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
+
+
+def test_file_size_is_checked_against_the_header_before_reading(tmp_path, fitted, monkeypatch):
+    """A header declaring 3 GiB is refused from the header alone; the tensors are never read."""
+    from pathlib import Path
+
+    m, _ = fitted
+    path = tmp_path / "model.safetensors"
+    m.save(path)
+    _append_declared_tensor(path, 3 << 30)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"read whole {self}"))
+    with pytest.raises(ModelFileError, match="its header declares") as info:
+        load_model(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_huge_file_is_not_read_whole_when_its_header_is_wrong(tmp_path, fitted, monkeypatch):
+    from pathlib import Path
+
+    m, _ = fitted
+    path = tmp_path / "model.safetensors"
+    m.save(path)
+    with path.open("r+b") as fh:  # a sparse 3 GiB file: the model followed by zeros
+        fh.truncate(3 << 30)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"read whole {self}"))
+    with pytest.raises(ModelFileError, match="corrupt or truncated"):
+        load_model(path)
+    from mr_core.methods import read_metadata
+
+    with pytest.raises(ModelFileError, match="corrupt or truncated"):
+        read_metadata(path)

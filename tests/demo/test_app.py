@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import socket
@@ -246,7 +247,6 @@ def test_api_with_the_shipped_models(portrait):
 
 def test_webcam_photo_sent_inline_is_read(models_dir, portrait):
     """A webcam shot may arrive as a data: URL; the input component hands its bytes on."""
-    import base64
 
     from gradio.data_classes import ImageData
 
@@ -255,6 +255,38 @@ def test_webcam_photo_sent_inline_is_read(models_dir, portrait):
     data = base64.b64encode(portrait.read_bytes()).decode()
     value = photo_input().preprocess(ImageData(url=f"data:image/jpeg;base64,{data}"))
     assert read_image(value).rgb.shape == read_image(portrait).rgb.shape
+
+
+def test_inline_photo_over_the_upload_limit_is_refused_before_decoding(models_dir, url, portrait):
+    """The 15 MB limit holds for a data: URL too: refused in the component, and a request body
+    too large for any photo is answered 413 before the server reads it (with or without a length)."""
+    import httpx
+    from gradio.data_classes import ImageData
+
+    from demo.components import photo_input
+    from demo.limits import MAX_BODY_BYTES, MAX_UPLOAD_BYTES
+
+    inline = "data:image/jpeg;base64," + "A" * (MAX_UPLOAD_BYTES // 3 * 4 + 4000)
+    with pytest.raises(gr.Error, match="15 MB upload limit"):
+        photo_input().preprocess(ImageData(url=inline))
+    body = b'{"data": [{"url": "data:image/jpeg;base64,' + b"A" * MAX_BODY_BYTES + b'"}, "smile", 1.0]}'
+    r = httpx.post(
+        f"{url}gradio_api/call/synthesize", content=body, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413 and "too large" in r.text
+
+    def chunks():
+        for i in range(0, len(body), 1 << 20):
+            yield body[i : i + (1 << 20)]
+
+    r = httpx.post(
+        f"{url}gradio_api/call/synthesize", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+    result, _, _ = Client(url, verbose=False).predict(
+        handle_file(str(portrait)), "smile", 1.0, api_name="/synthesize"
+    )
+    assert Path(result).is_file()  # ordinary requests still pass
 
 
 # --------------------------------------------------------------------------- app.py
@@ -290,7 +322,8 @@ def test_catalog_labels_and_backends(models_dir):
     catalog = ModelCatalog(models_dir)
     labels = dict((v, k) for k, v in catalog.choices())
     assert set(labels) == {"neutral", "smile"}
-    assert labels["smile"].startswith("smile — neutral → smiling, ")
+    assert labels["smile"].startswith("smile — for neutral faces: neutral → smiling, ")
+    assert labels["neutral"].startswith("neutral — for smiling faces: smiling → neutral, ")
     assert labels["smile"].endswith(" pairs, paper MR")
     choices = dict((v, k) for k, v in backend_choices())
     assert choices["numpy"].startswith("CPU")
@@ -348,7 +381,7 @@ def test_shipped_models_in_the_demo_menu_and_how_it_works_panel():
     catalog = ModelCatalog(MODELS_DIR)
     labels = dict((v, k) for k, v in catalog.choices())
     assert catalog.default() == "smile"
-    assert labels["smile"] == "smile — neutral → smiling, 90 pairs, mesh + MR"
+    assert labels["smile"] == "smile — for neutral faces: neutral → smiling, 90 pairs, mesh + MR"
     assert labels["smile-paper"].endswith("paper MR")
     assert "mesh + MR" in catalog.entry("smile").describe()
     model = catalog.model("smile")

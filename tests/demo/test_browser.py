@@ -74,7 +74,7 @@ def test_upload_pick_expression_and_synthesize(browser, url, tmp_path):
         status = page.locator("#status")
         # Pick each expression from the menu in turn (the paper's MR, then the default mesh + MR smile).
         for name, shot in (("smile-paper", "demo_photo_paper.png"), ("smile", "demo_photo.png")):
-            option = f"{name} — neutral → smiling"
+            option = f"{name} — for neutral faces: neutral → smiling"
             page.locator("#expression input").click()
             page.get_by_role("option", name=option, exact=False).click()
             assert page.locator("#expression input").input_value().startswith(option)

@@ -266,6 +266,38 @@ def test_cli_never_overwrites_an_input(model_file, inputs, capsys):
     assert (inputs / "good.jpg").read_bytes() == before
 
 
+def test_cli_never_overwrites_a_file_it_did_not_create(model_file, inputs, photo, tmp_path, capsys):
+    """Output folder = input folder holding face.gif and an unrelated face.png: face.png is kept."""
+    Image.fromarray(photo.rgb).save(inputs / "face.gif")
+    unrelated = (inputs / "good.jpg").read_bytes()
+    (inputs / "face.png").write_bytes(unrelated)
+    (inputs / "face (1).png").write_bytes(b"also unrelated")
+    rc = run_cli(["synthesize", "--model", model_file, "-o", inputs, inputs / "face.gif"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert (inputs / "face.png").read_bytes() == unrelated
+    assert (inputs / "face (1).png").read_bytes() == b"also unrelated"
+    assert read_image(inputs / "face (2).png").rgb.shape == photo.rgb.shape
+    assert "face (2).png" in err
+    # the same file name from two folders in one run: the second gets its own name
+    other = tmp_path / "other"
+    other.mkdir()
+    write_image(other / "good.jpg", photo.rgb)
+    out = tmp_path / "out2"
+    rc = run_cli(["synthesize", "--model", model_file, "-o", out, inputs / "good.jpg", other / "good.jpg"])
+    assert rc == 0
+    assert sorted(p.name for p in out.iterdir()) == ["good (1).jpg", "good.jpg"]
+
+
+def test_cli_an_empty_input_folder_is_warned_about(model_file, inputs, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc = run_cli(["synthesize", "--model", model_file, "-o", tmp_path / "out", empty, inputs / "good.jpg"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert f"warning: {empty}: the folder holds no" in err
+
+
 def test_cli_corrupt_model_is_one_line(inputs, tmp_path, capsys):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
