@@ -82,13 +82,14 @@ class VideoInfo:
 
 @dataclass
 class VideoResult:
-    """What :func:`synthesize_video` did: frames written, frames with an edited face, faces followed,
+    """What :func:`synthesize_video` did: frames written, frames with a face found, frames edited, faces followed,
     the seconds spent per stage (decode, detect, edit, encode), and notes for the user."""
 
     path: Path
     info: VideoInfo
     frames: int = 0
-    frames_with_face: int = 0
+    frames_with_face: int = 0  # frames where a face large enough to edit was found
+    frames_edited: int = 0  # those plus the frames a briefly lost face is held and faded out in
     faces: int = 0
     audio: str = "none"  # "copied", "re-encoded as AAC" or "none"
     seconds: dict[str, float] = field(default_factory=dict)
@@ -96,7 +97,7 @@ class VideoResult:
 
     def summary(self) -> str:
         return (
-            f"{self.frames} frames, {self.frames_with_face} with a face edited "
+            f"{self.frames} frames, {self.frames_with_face} with a face "
             f"({self.faces} face{'s' if self.faces != 1 else ''} followed), audio {self.audio}"
         )
 
@@ -329,7 +330,10 @@ def synthesize_video(
                             timing["edit"] += t3 - t2
                             timing["encode"] += t0 - t3
                             result.frames += 1
-                            result.frames_with_face += bool(changed)
+                            result.frames_with_face += any(
+                                tf.seen and tf.face.eye_distance >= min_eye_distance for tf in tracked
+                            )
+                            result.frames_edited += bool(changed)
                             if progress is not None:
                                 progress(result.frames, max(total, result.frames))
                 except av.FFmpegError as exc:
