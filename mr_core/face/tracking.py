@@ -151,9 +151,7 @@ class FaceTracker:
             if track.track_id == track_id:
                 filt = track.filters.get(name)
                 if filt is None:
-                    filt = OneEuroFilter(
-                        self.min_cutoff, self.beta, scale=max(track.face.eye_distance, 1.0)
-                    )
+                    filt = OneEuroFilter(self.min_cutoff, self.beta, scale=max(track.face.eye_distance, 1.0))
                     track.filters[name] = filt
                 return filt(points, t)
         return np.asarray(points, dtype=np.float64).copy()

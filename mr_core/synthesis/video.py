@@ -165,7 +165,9 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
                 rotation = _frame_rotation(frame)
                 break
         except av.FFmpegError as exc:
-            raise VideoError(f"{path}: the video cannot be decoded ({exc}); the file may be corrupt") from None
+            raise VideoError(
+                f"{path}: the video cannot be decoded ({exc}); the file may be corrupt"
+            ) from None
     return _with_rotation(info, rotation)
 
 
@@ -311,11 +313,20 @@ def synthesize_video(
                             rgb = np.ascontiguousarray(rgb)
                             t1 = time.perf_counter()
                             timing["decode"] += t1 - t0
-                            t = float(frame.time) if frame.time is not None else result.frames / float(info.fps)
+                            t = (
+                                float(frame.time)
+                                if frame.time is not None
+                                else result.frames / float(info.fps)
+                            )
                             tracked = tracker.update(det.detect(rgb), t)
                             t2 = time.perf_counter()
                             edited, changed = _edit_frame(
-                                rgb, tracked, model, a, largest_only=largest_only, min_eye_distance=min_eye_distance
+                                rgb,
+                                tracked,
+                                model,
+                                a,
+                                largest_only=largest_only,
+                                min_eye_distance=min_eye_distance,
                             )
                             t3 = time.perf_counter()
                             if rotation:

@@ -58,7 +58,10 @@ def test_tracker_matches_holds_fades_and_smooths_any_points():
     assert {t.track_id for t in a} == {t.track_id for t in b} and tracker.track_count == 3
     # Any point array of a track can be smoothed, each name with its own filter.
     tid = b[0].track_id
-    pts = [tracker.smooth(tid, np.full((468, 2), 10.0) + rng.normal(0, 1, (468, 2)), (18 + k) / 30) for k in range(20)]
+    pts = [
+        tracker.smooth(tid, np.full((468, 2), 10.0) + rng.normal(0, 1, (468, 2)), (18 + k) / 30)
+        for k in range(20)
+    ]
     assert np.std(np.stack(pts[5:]), axis=0).mean() < 0.5
     assert np.array_equal(tracker.smooth(999, np.ones((3, 2)), 1.0), np.ones((3, 2)))
 
@@ -84,7 +87,9 @@ def test_video_keeps_size_rate_frames_rotation_audio_and_changes_the_face(tmp_pa
 
 
 def test_intensity_zero_and_frames_without_a_face_pass_unchanged(tmp_path, smile):
-    src = make_clip(tmp_path / "gaps.mp4", n=30, face_frames=set(range(0, 10)) | set(range(22, 30)), lossless=True)
+    src = make_clip(
+        tmp_path / "gaps.mp4", n=30, face_frames=set(range(0, 10)) | set(range(22, 30)), lossless=True
+    )
     res = synthesize_video(src, tmp_path / "out.mp4", smile, 1.0)
     # A lost face is held 3 frames, then faded out over 4 more.
     assert (res.frames, res.frames_with_face, res.frames_edited) == (30, 18, 25)
@@ -126,7 +131,9 @@ def test_bad_clips_say_why_and_leave_nothing(tmp_path, smile):
     with pytest.raises(VideoError, match="over the limit of 0.2 s"):
         synthesize_video(good, tmp_path / "out-long.mp4", smile, limits=VideoLimits(max_seconds=0.2))
     with pytest.raises(VideoError, match="over the limit of 160x120"):
-        synthesize_video(good, tmp_path / "out-big.mp4", smile, limits=VideoLimits(max_width=160, max_height=120))
+        synthesize_video(
+            good, tmp_path / "out-big.mp4", smile, limits=VideoLimits(max_width=160, max_height=120)
+        )
     with pytest.raises(VideoError, match="MB, over the limit"):
         synthesize_video(good, tmp_path / "out-heavy.mp4", smile, limits=VideoLimits(max_bytes=1000))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "good.mp4", "text.mp4"]
