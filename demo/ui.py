@@ -26,6 +26,7 @@ from .components import crops_output, photo_input, photo_output
 from .engine import ModelCatalog, backend_choices, live_frame, synthesize_photo
 from .examples import example_photos
 from .limits import MAX_FILE_SIZE, BodyLimit
+from .video_tab import mount_video_tab
 from .weightmaps import render_weight_maps
 
 __all__ = ["CONCURRENCY_LIMIT", "MAX_FILE_SIZE", "QUEUE_SIZE", "build_demo", "launch_options"]
@@ -263,6 +264,7 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                         sources=["webcam"], streaming=True, type="numpy", label="Webcam", elem_id="live-in"
                     )
                     live_out = gr.Image(label="With the expression", elem_id="live-out", interactive=False)
+            mount_video_tab(catalog, expression, intensity, detector=detector, speak=_speak)
             with gr.Tab("How it works", id="how-tab"):
                 gr.Markdown(HOW_IT_WORKS)
                 weight_picture = gr.Image(

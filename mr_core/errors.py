@@ -38,3 +38,7 @@ class ImageReadError(DataError):
 
 class FaceError(MRError, ValueError):
     """No usable face was found in a photo, or a crop does not match the model's template."""
+
+
+class VideoError(DataError):
+    """A video file cannot be read or written (not a video, corrupt, no video stream, over a limit)."""

@@ -1,12 +1,13 @@
-"""``python -m mr_core synthesize``: change the expression of the faces in photos.
+"""``python -m mr_core synthesize``: change the expression of the faces in photos and videos.
 
 Example::
 
-    python -m mr_core synthesize --expression smile --intensity 0.8 -o out/ photos/ me.jpg
+    python -m mr_core synthesize --expression smile --intensity 0.8 -o out/ photos/ me.jpg clip.mov
 
-Every input (a file, or a folder whose images are all taken) is written to
-``OUTDIR/<same file name>`` (PNG when the input's type cannot be written).  No existing file is
-ever replaced: when that name is taken, the result is written as ``<name> (1).png`` and so on.  An input that
+Every input (a file, or a folder whose images and videos are all taken) is written to
+``OUTDIR/<same file name>`` (PNG when the input's type cannot be written; a video becomes
+``OUTDIR/<stem>.mp4``, H.264, with a progress bar of its frames).  No existing file is ever replaced:
+when that name is taken, the result is written as ``<name> (1).png`` and so on.  An input that
 fails (unreadable, truncated, not an image, no face, too large) gets one line on stderr naming
 it and the reason; the others are still written, and the exit status is 1.
 """
@@ -22,7 +23,7 @@ from tqdm import tqdm
 from ..atomic import write_error_reason
 from ..errors import InvalidParameterError, MRError
 from ..imageio import IMAGE_SUFFIXES, WRITABLE_SUFFIXES, read_image, write_image
-from ..synthesis import MAX_INTENSITY, check_model_template
+from ..synthesis import MAX_INTENSITY, VIDEO_SUFFIXES, check_model_template
 from .common import check_model_size, make_output_dir, ranged
 
 _intensity = ranged(float, 0.0, MAX_INTENSITY)
@@ -32,13 +33,16 @@ _min_face = ranged(float, 1.0)
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "synthesize",
-        help="change the expression of every face in photos (detect, align, predict, paste back)",
+        help="change the expression of every face in photos and videos (detect, align, predict, paste back)",
         description="Detect and align every face in each photo, apply an expression model to the aligned "
         "crop at intensity A (plain MR: output = x + A * (MR(x) - x); shape + texture: A times the learned "
         "motion, applied to the photo itself, plus A times the change of colour) and put the result back "
         "into the photo. "
         "Each output keeps its input's file name in OUTDIR; no existing file is ever overwritten (a taken "
-        "name becomes '<name> (1).png', and so on).",
+        "name becomes '<name> (1).png', and so on). Videos ("
+        + " ".join(VIDEO_SUFFIXES)
+        + ") are edited frame by frame, faces followed and smoothed over time, and written as "
+        "OUTDIR/<name>.mp4 (H.264; same size, frame rate and frame count; rotation and audio kept).",
         epilog="Inputs that fail (unreadable, truncated, not an image, no face, too large) are reported on "
         "stderr, one line each, and the rest are written; the exit status is then 1 (0 when every input "
         "was written).",
@@ -66,7 +70,7 @@ def add_parser(subparsers) -> None:
         "-o", "--output-dir", required=True, metavar="OUTDIR", help="folder for the results (created)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files or folders of photos")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo or video files, or folders of them")
     p.set_defaults(func=run)
 
 
@@ -80,7 +84,9 @@ def collect_inputs(inputs) -> list[Path]:
             found = sorted(
                 p
                 for p in path.iterdir()
-                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+                if p.is_file()
+                and not p.name.startswith(".")
+                and (p.suffix.lower() in IMAGE_SUFFIXES or p.suffix.lower() in VIDEO_SUFFIXES)
             )
             if not found:
                 print(
@@ -98,7 +104,9 @@ def collect_inputs(inputs) -> list[Path]:
 
 
 def output_path(input_path: Path, out_dir: Path) -> Path:
-    """``OUTDIR/<input name>``; a type that cannot be written becomes ``<stem>.png``."""
+    """``OUTDIR/<input name>``; a type that cannot be written becomes ``<stem>.png``, a video ``<stem>.mp4``."""
+    if is_video(input_path):
+        return out_dir / f"{input_path.stem}.mp4"
     suffix = input_path.suffix if input_path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
     return out_dir / f"{input_path.stem}{suffix}"
 
@@ -112,6 +120,10 @@ def free_name(target: Path, claimed) -> Path:
         if not os.path.lexists(candidate) and os.path.normcase(os.path.abspath(candidate)) not in claimed:
             return candidate
         n += 1
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -139,7 +151,9 @@ def run(args) -> int:
     files = collect_inputs(args.inputs)
     if not files:
         raise InvalidParameterError(
-            "no input images (the folders given hold no .jpg, .jpeg, .png, .webp or .bmp)"
+            "no input images or videos (the folders given hold no .jpg, .jpeg, .png, .webp, .bmp, "
+            + ", ".join(VIDEO_SUFFIXES)
+            + ")"
         )
     make_output_dir(out_dir)
 
@@ -176,6 +190,11 @@ def run(args) -> int:
                     taken, target = target, free_name(target, claimed)
                     key = os.path.normcase(os.path.abspath(target))
                 claimed[key] = path
+                if is_video(path):
+                    report(_video(path, target, model, args, detector, min_eye, bar))
+                    written += 1
+                    bar.update(1)
+                    continue
                 image = read_image(path)
                 result = synthesize(
                     image,
@@ -202,6 +221,47 @@ def run(args) -> int:
                 failed += 1
                 report(f"{path}: cannot write {target} ({write_error_reason(target, exc)})")
             bar.update(1)
-    summary = f"wrote {written} of {len(files)} photo(s) to {out_dir}"
+    summary = f"wrote {written} of {len(files)} input(s) to {out_dir}"
     print(summary + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
+
+
+def _video(path: Path, target: Path, model, args, detector, min_eye: float, outer) -> str:
+    """Edit one clip into ``target`` with a progress bar of its frames; the line to report."""
+    from ..synthesis import synthesize_video
+
+    if target.exists() or target.is_symlink():
+        raise InvalidParameterError(
+            f"{path}: {target} already exists; remove it or choose another output folder"
+        )
+    with tqdm(
+        total=0,
+        desc=path.name,
+        unit="frame",
+        file=sys.stderr,
+        leave=False,
+        disable=True if args.quiet else None,
+        position=1 if not outer.disable else 0,
+    ) as bar:
+
+        def progress(done: int, total: int) -> None:
+            if bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+
+        result = synthesize_video(
+            path,
+            target,
+            model,
+            args.intensity,
+            largest_only=args.largest_only,
+            detector=detector,
+            min_eye_distance=min_eye,
+            progress=progress,
+        )
+    line = f"{path}: {result.summary()}"
+    for note in result.notes:
+        line += f"\nwarning: {note}"
+    if result.frames_with_face == 0:
+        line += f"\nwarning: {path}: no face found in any frame; the clip was written unchanged"
+    return line

@@ -17,6 +17,7 @@ from .align import (
 )
 from .detect import ASSETS_DIR, DETECTOR_MODELS, FaceDetector, align_photo, default_detector
 from .paste import move_pixels, paste_back
+from .tracking import FaceTracker, OneEuroFilter, TrackedFace
 
 __all__ = [
     "ASSETS_DIR",
@@ -28,7 +29,10 @@ __all__ = [
     "AlignedFace",
     "DetectedFace",
     "FaceDetector",
+    "FaceTracker",
+    "OneEuroFilter",
     "Template",
+    "TrackedFace",
     "align_face",
     "align_photo",
     "default_detector",

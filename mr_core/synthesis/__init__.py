@@ -1,5 +1,18 @@
-"""Synthesis on top of the face pipeline and the methods: photos (:mod:`.photo`)."""
+"""Synthesis on top of the face pipeline and the methods: photos (:mod:`.photo`), videos (:mod:`.video`)."""
 
 from .photo import MAX_INTENSITY, FaceResult, SynthesisResult, check_model_template, synthesize
+from .video import VIDEO_SUFFIXES, VideoInfo, VideoLimits, VideoResult, probe_video, synthesize_video
 
-__all__ = ["MAX_INTENSITY", "FaceResult", "SynthesisResult", "check_model_template", "synthesize"]
+__all__ = [
+    "MAX_INTENSITY",
+    "VIDEO_SUFFIXES",
+    "FaceResult",
+    "SynthesisResult",
+    "VideoInfo",
+    "VideoLimits",
+    "VideoResult",
+    "check_model_template",
+    "probe_video",
+    "synthesize",
+    "synthesize_video",
+]

@@ -1,0 +1,45 @@
+"""``synthesize`` on videos mixed with photos: outputs, reports, bad clips, no overwrite."""
+
+from __future__ import annotations
+
+import shutil
+
+from conftest import run_cli
+from videoclips import make_clip, read_frames
+
+from demo.examples import grace_hopper_path
+
+
+def test_synthesize_videos_and_photos_in_one_run(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    make_clip(inputs / "clip.mov", n=30)
+    make_clip(inputs / "gaps.mkv", n=20, face_frames=set(range(10)), audio=False)
+    shutil.copy(grace_hopper_path(), inputs / "hopper.jpg")
+    (inputs / "junk.mp4").write_text("not a video")
+    whole = (inputs / "clip.mov").read_bytes()
+    (inputs / "cut.mp4").write_bytes(whole[: len(whole) // 2])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "taken.mp4").write_bytes(b"someone else's file")
+    make_clip(inputs / "taken.webm", n=5, codec="libvpx", audio=False)
+    proc = run_cli("synthesize", "--expression", "smile", "--quiet", "-o", out, inputs)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert f"{inputs / 'clip.mov'}: 30 frames, 30 with a face (1 face followed), audio copied" in lines
+    assert f"{inputs / 'gaps.mkv'}: 20 frames, 10 with a face (1 face followed), audio none" in lines
+    assert any(line.startswith(f"{inputs / 'junk.mp4'}: not a readable video") for line in lines)
+    assert any(line.startswith(f"{inputs / 'cut.mp4'}: ") for line in lines)
+    assert (
+        f"{inputs / 'taken.webm'}: {out / 'taken.mp4'} already exists; remove it or choose another output folder"
+        in lines
+    )
+    assert "wrote 3 of 6 input(s)" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["clip.mp4", "gaps.mp4", "hopper.jpg", "taken.mp4"]
+    assert (out / "taken.mp4").read_bytes() == b"someone else's file"
+    frames, facts = read_frames(out / "clip.mp4")
+    assert len(frames) == 30 and (facts["width"], facts["height"], facts["fps"]) == (320, 240, 25)
+    assert facts["audio_packets"] == read_frames(inputs / "clip.mov")[1]["audio_packets"]
+    frames, facts = read_frames(out / "gaps.mp4")
+    assert len(frames) == 20 and facts["audio"] is None

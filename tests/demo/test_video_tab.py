@@ -1,0 +1,80 @@
+"""The Video tab through its API (``/synthesize_video``), served with the shipped models."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from pathlib import Path
+
+import pytest
+from videoclips import make_clip, read_frames
+
+gr = pytest.importorskip("gradio")
+pytest.importorskip("gradio_client")
+
+from gradio_client import Client, handle_file  # noqa: E402
+
+from demo import build_demo, launch_options  # noqa: E402
+from demo.video_tab import edit_clip  # noqa: E402
+from mr_core.core.modelfile import MODELS_DIR  # noqa: E402
+
+
+@contextlib.contextmanager
+def serve():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = build_demo(MODELS_DIR, examples=False)
+    app.launch(
+        **launch_options(), server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def client():
+    with serve() as url:
+        yield Client(url, verbose=False)
+
+
+def test_api_signature(client):
+    info = client.view_api(print_info=False, return_format="dict")
+    params = info["named_endpoints"]["/synthesize_video"]["parameters"]
+    assert [p["parameter_name"] for p in params] == ["video", "expression", "intensity"]
+
+
+def test_synthesize_video_returns_the_edited_clip(client, tmp_path):
+    src = make_clip(tmp_path / "clip.mp4", n=20)
+    result = client.predict(handle_file(str(src)), "smile", 1.0, api_name="/synthesize_video")
+    path = Path(result["video"] if isinstance(result, dict) else result)
+    frames, facts = read_frames(path)
+    assert len(frames) == 20 and (facts["width"], facts["height"], facts["codec"]) == (320, 240, "h264")
+    assert facts["audio_packets"] == read_frames(src)[1]["audio_packets"]
+
+
+def test_bad_and_oversized_clips_are_sentences(client, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_text("not a video")
+    with pytest.raises(Exception, match="not a readable video") as err:
+        client.predict(handle_file(str(junk)), "smile", 1.0, api_name="/synthesize_video")
+    assert "Traceback" not in str(err.value)
+    long = make_clip(tmp_path / "long.mp4", n=42, size=(160, 120), fps=2, audio=False)
+    with pytest.raises(Exception, match="over the limit of 20 s"):
+        client.predict(handle_file(str(long)), "smile", 1.0, api_name="/synthesize_video")
+
+
+def test_edit_clip_reports_frames_without_a_face(tmp_path):
+    from demo.engine import ModelCatalog
+    from mr_core.face import FaceDetector
+
+    src = make_clip(tmp_path / "empty.mp4", n=8, face_frames=set(), audio=False)
+    with FaceDetector() as det:
+        path, status = edit_clip(ModelCatalog(MODELS_DIR), str(src), "smile", 1.0, detector=det)
+    assert Path(path).is_file() and len(read_frames(Path(path))[0]) == 8
+    assert (
+        status == "8 frames, 0 with a face (0 faces followed), audio none. No face was found in any "
+        "frame; the clip is unchanged."
+    )

@@ -1,0 +1,139 @@
+"""Video synthesis: tracking and smoothing, the streaming pipeline, bad clips (clips made by the tests)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from videoclips import make_clip, read_frames
+
+from mr_core.core.modelfile import resolve_model
+from mr_core.errors import VideoError
+from mr_core.face import DetectedFace, FaceTracker, OneEuroFilter
+from mr_core.methods import load_model
+from mr_core.synthesis import VideoLimits, probe_video, synthesize_video
+
+
+@pytest.fixture(scope="module")
+def smile():
+    return load_model(resolve_model("smile", None))
+
+
+def _face(x: float, y: float, eye: float = 60.0) -> DetectedFace:
+    kps = np.array(
+        [[x - eye / 2, y], [x + eye / 2, y], [x, y + 0.5 * eye], [x, y + eye], [x - eye, y], [x + eye, y]]
+    )
+    return DetectedFace(box=(x - eye, y - eye, 2 * eye, 2.5 * eye), keypoints=kps, score=0.9)
+
+
+def test_one_euro_filter_steadies_a_still_point_and_follows_a_moving_one():
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter(min_cutoff=0.8, beta=2.0, scale=60.0)
+    still = np.array([f([100.0, 50.0] + rng.normal(0, 1.0, 2), i / 30) for i in range(90)])
+    assert still[30:].std(axis=0).max() < 0.35  # input jitter: std 1 px
+    g = OneEuroFilter(min_cutoff=0.8, beta=2.0, scale=60.0)
+    moving = [g([100.0 + 10.0 * i, 50.0], i / 30) for i in range(60)]
+    assert abs(moving[-1][0] - (100.0 + 590.0)) < 15.0  # 300 px/s: lags by less than 1.5 frames
+
+
+def test_tracker_matches_holds_fades_and_smooths_any_points():
+    tracker = FaceTracker(hold=2, fade=4)
+    rng = np.random.default_rng(1)
+    ids, weights = [], []
+    for i in range(10):
+        jitter = rng.normal(0, 1.0, 2)
+        out = tracker.update([_face(200 + jitter[0], 150 + jitter[1])], i / 30)
+        assert len(out) == 1 and out[0].seen
+        ids.append(out[0].track_id)
+        weights.append(out[0].weight)
+    assert set(ids) == {ids[0]} and weights == [1.0] * 10  # present from the first frame: full strength
+    # Missed for a few frames: held where it was, at full strength, then fading out.
+    held = [tracker.update([], (10 + k) / 30) for k in range(6)]
+    assert [len(h) for h in held] == [1, 1, 1, 1, 1, 0]
+    assert [h[0].weight for h in held[:5]] == pytest.approx([1.0, 1.0, 0.75, 0.5, 0.25])
+    assert not held[0][0].seen
+    # A face that appears later fades in; a second face far away gets its own track.
+    a = tracker.update([_face(200, 150), _face(500, 150)], 16 / 30)
+    b = tracker.update([_face(202, 150), _face(501, 151)], 17 / 30)
+    assert {t.weight for t in a} == {0.25} and {t.weight for t in b} == {0.5}
+    assert {t.track_id for t in a} == {t.track_id for t in b} and tracker.track_count == 3
+    # Any point array of a track can be smoothed, each name with its own filter.
+    tid = b[0].track_id
+    pts = [
+        tracker.smooth(tid, np.full((468, 2), 10.0) + rng.normal(0, 1, (468, 2)), (18 + k) / 30)
+        for k in range(20)
+    ]
+    assert np.std(np.stack(pts[5:]), axis=0).mean() < 0.5
+    assert np.array_equal(tracker.smooth(999, np.ones((3, 2)), 1.0), np.ones((3, 2)))
+
+
+def test_video_keeps_size_rate_frames_rotation_audio_and_changes_the_face(tmp_path, smile):
+    src = make_clip(tmp_path / "turned.mov", n=30, rotation=90)
+    info = probe_video(src)
+    assert (info.width, info.height, info.rotation, info.audio) == (320, 240, 90, "aac")
+    seen = []
+    res = synthesize_video(src, tmp_path / "out.mp4", smile, 1.0, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (30, 30) and res.frames == 30 and res.frames_with_face == 30 and res.faces == 1
+    assert res.audio == "copied" and set(res.seconds) == {"decode", "detect", "edit", "encode"}
+    fin, a = read_frames(src)
+    fout, b = read_frames(tmp_path / "out.mp4")
+    assert len(fout) == len(fin) == 30
+    assert (b["width"], b["height"], b["fps"], b["rotation"], b["codec"]) == (240, 320, 25, 90, "h264")
+    assert b["audio_packets"] == a["audio_packets"]  # the audio stream, unchanged
+    # The face (mouth region of the upright picture) changed; the backdrop did not.
+    up_in, up_out = np.rot90(fin[15], 1).astype(int), np.rot90(fout[15], 1).astype(int)
+    assert np.abs(up_in[150:220, 110:210] - up_out[150:220, 110:210]).mean() > 3.0
+    assert np.abs(up_in[:, :30] - up_out[:, :30]).mean() < 1.5
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_intensity_zero_and_frames_without_a_face_pass_unchanged(tmp_path, smile):
+    src = make_clip(
+        tmp_path / "gaps.mp4", n=30, face_frames=set(range(0, 10)) | set(range(22, 30)), lossless=True
+    )
+    res = synthesize_video(src, tmp_path / "out.mp4", smile, 1.0)
+    # A lost face is held 3 frames, then faded out over 4 more.
+    assert (res.frames, res.frames_with_face, res.frames_edited) == (30, 18, 25)
+    zero = synthesize_video(src, tmp_path / "zero.mp4", smile, 0.0)
+    assert zero.frames_edited == 0 and zero.frames_with_face == 18
+    fin, _ = read_frames(src)
+    fout, _ = read_frames(tmp_path / "out.mp4")
+    fzero, _ = read_frames(tmp_path / "zero.mp4")
+    # Intensity 0: the frames as they were, up to the H.264 encoding (1 to 3.5 grey levels here: 4:2:0 chroma).
+    assert max(np.abs(i.astype(int) - z).mean() for i, z in zip(fin, fzero, strict=True)) < 4.0
+    # Against that: frames without a face are the same, frames with one changed.
+    diffs = [np.abs(o.astype(int) - z).mean() for o, z in zip(fout, fzero, strict=True)]
+    assert max(diffs[17:22]) < 0.5 and min(diffs[:10] + diffs[24:]) > 1.5, [round(float(d), 2) for d in diffs]
+
+
+def test_still_face_with_sensor_noise_does_not_flicker(tmp_path, smile):
+    src = make_clip(tmp_path / "still.mp4", n=30, motion=False, noise=4.0, audio=False, lossless=True)
+    synthesize_video(src, tmp_path / "out.mp4", smile, 1.0)
+    fin, _ = read_frames(src)
+    fout, _ = read_frames(tmp_path / "out.mp4")
+    region = (slice(100, 230), slice(100, 220))
+    std_in = np.stack([f[region] for f in fin]).astype(np.float32).std(axis=0).mean()
+    std_out = np.stack([f[region] for f in fout]).astype(np.float32).std(axis=0).mean()
+    assert std_out <= std_in + 1.0, (std_in, std_out)
+
+
+def test_bad_clips_say_why_and_leave_nothing(tmp_path, smile):
+    good = make_clip(tmp_path / "good.mp4", n=10)
+    (tmp_path / "text.mp4").write_text("not a video")
+    (tmp_path / "cut.mp4").write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    cases = {
+        "text.mp4": "not a readable video",
+        "cut.mp4": "corrupt",
+        "missing.mp4": "no such file",
+    }
+    for name, words in cases.items():
+        with pytest.raises(VideoError, match=words):
+            synthesize_video(tmp_path / name, tmp_path / f"out-{name}", smile)
+    with pytest.raises(VideoError, match="over the limit of 0.2 s"):
+        synthesize_video(good, tmp_path / "out-long.mp4", smile, limits=VideoLimits(max_seconds=0.2))
+    with pytest.raises(VideoError, match="over the limit of 160x120"):
+        synthesize_video(
+            good, tmp_path / "out-big.mp4", smile, limits=VideoLimits(max_width=160, max_height=120)
+        )
+    with pytest.raises(VideoError, match="MB, over the limit"):
+        synthesize_video(good, tmp_path / "out-heavy.mp4", smile, limits=VideoLimits(max_bytes=1000))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "good.mp4", "text.mp4"]
