@@ -133,7 +133,7 @@ class SessionCatalog:
     def entry(self, name) -> ModelEntry:
         if isinstance(name, str) and name in self.entries:
             return self.entries[name]
-        return self.shipped.entry(name)
+        raise ModelFileError(f"unknown expression {name!r}; available: {', '.join(self.entries)}")
 
     def model(self, name, backend: str = "numpy"):
         if name in self.extra:
@@ -163,7 +163,7 @@ def check_model_file(path: Path, label: str):
     except ModelFileError as exc:
         reason = str(exc).replace(str(path), "").lstrip(": ").strip() or "unreadable"
         raise ModelFileError(
-            f"{label} is not a usable expression model ({reason}); give a .safetensors file written by "
+            f"{label}: not a usable expression model ({reason}); give a .safetensors file written by "
             "`mr_core train` or by this page"
         ) from None
     return model
@@ -299,13 +299,11 @@ def mount_train_tab(catalog: ModelCatalog, expressions: list[gr.Dropdown], speak
         with gr.Row():
             before = gr.File(
                 file_count="multiple",
-                file_types=["image"],
                 label="Before (e.g. neutral)",
                 elem_id="train-before",
             )
             after = gr.File(
                 file_count="multiple",
-                file_types=["image"],
                 label="After (the new expression)",
                 elem_id="train-after",
             )
@@ -324,7 +322,7 @@ def mount_train_tab(catalog: ModelCatalog, expressions: list[gr.Dropdown], speak
                 label="Or upload a model file (.safetensors)",
                 elem_id="train-upload",
             )
-    api_model = gr.File(visible=False, label="model_file", file_types=[".safetensors"])
+        api_model = gr.File(visible=False, label="model_file")
 
     def menus(user: UserModels | None, value):
         choices = catalog.choices() + ([(e.label, n) for n, e in user.entries.items()] if user else [])

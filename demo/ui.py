@@ -154,7 +154,14 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
 
     def live(frame, expression, intensity, backend="numpy", user=None):
         try:
-            return live_frame(session_catalog(catalog, user, expression)[0], frame, expression, intensity, backend or "numpy", detector=detector)
+            return live_frame(
+                session_catalog(catalog, user, expression)[0],
+                frame,
+                expression,
+                intensity,
+                backend or "numpy",
+                detector=detector,
+            )
         except MRError as exc:
             log.warning("live frame: %s", exc)
         except Exception:
@@ -191,6 +198,7 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
             expression = gr.Dropdown(
                 choices=catalog.choices(),
                 value=first,
+                allow_custom_value=True,  # the session's own models (Train tab); unknown names get a sentence
                 label="Expression",
                 info="The model files in the models folder (name — what it was trained on).",
                 elem_id="expression",
