@@ -50,7 +50,7 @@ YOURS = " (yours)"
 
 LIMITS = f"""\
 **Limits on this server:** up to {MAX_PAIRS} pairs, photos up to 15 MB each, one face per photo (the
-largest is used); training {MAX_PAIRS} pairs takes about half a minute, 8 pairs a few seconds.
+largest is used); a training of 8 pairs takes about 1 s here, 30 pairs about 3 s (2 CPU cores).
 Model files up to {MAX_MODEL_BYTES // 1_000_000} MB. Your models stay in this browser session only:
 nobody else sees them, and they are deleted when you close the page — download them to keep them.
 """
@@ -63,8 +63,9 @@ face is found and aligned, a *shape + texture* model learns the average motion o
 the change of colour, in closed form. The new expression then appears in the **Expression** menu above.
 
 What a few pairs can teach: the *motion* (where mouth corners, cheeks and brows go) is an average over
-landmarks and is already stable from about 8 pairs; the *texture* (teeth, creases, shading) needs many
-different faces — from a few pairs, or many photos of one person, it learns that person's skin and
+landmarks and is stable from few pairs — on the London smiles the motion learned from 8 pairs correlates
+0.89 with the one learned from 90 (0.98 from 30 pairs). The *texture* (teeth, creases, shading) needs
+many different faces: from a few pairs, or many photos of one person, it learns that person's skin and
 lighting, so keep the intensity moderate on other faces.
 
 {LIMITS}"""
