@@ -26,6 +26,7 @@ from .components import crops_output, photo_input, photo_output
 from .engine import ModelCatalog, backend_choices, live_frame, synthesize_photo
 from .examples import example_photos
 from .limits import MAX_FILE_SIZE, BodyLimit
+from .train_tab import mount_train_tab, session_catalog
 from .video_tab import mount_video_tab
 from .weightmaps import render_weight_maps
 
@@ -152,13 +153,21 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
     picture_lock = threading.Lock()
 
     @_speak
-    def synthesize(photo, expression, intensity, backend="numpy"):
-        res = synthesize_photo(catalog, photo, expression, intensity, backend or "numpy", detector=detector)
+    def synthesize(photo, expression, intensity, backend="numpy", model_file=None, user=None):
+        cat, expression = session_catalog(catalog, user, expression, model_file)
+        res = synthesize_photo(cat, photo, expression, intensity, backend or "numpy", detector=detector)
         return res.image, res.crops, res.status
 
-    def live(frame, expression, intensity, backend="numpy"):
+    def live(frame, expression, intensity, backend="numpy", user=None):
         try:
-            return live_frame(catalog, frame, expression, intensity, backend or "numpy", detector=detector)
+            return live_frame(
+                session_catalog(catalog, user, expression)[0],
+                frame,
+                expression,
+                intensity,
+                backend or "numpy",
+                detector=detector,
+            )
         except MRError as exc:
             log.warning("live frame: %s", exc)
         except Exception:
@@ -195,6 +204,7 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
             expression = gr.Dropdown(
                 choices=catalog.choices(),
                 value=first,
+                allow_custom_value=True,  # the session's own models (Train tab); unknown names get a sentence
                 label="Expression",
                 info="The model files in the models folder (name — what it was trained on).",
                 elem_id="expression",
@@ -265,6 +275,7 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                     )
                     live_out = gr.Image(label="With the expression", elem_id="live-out", interactive=False)
             mount_video_tab(catalog, expression, intensity, detector=detector, speak=_speak)
+            user_models, model_file = mount_train_tab(catalog, [expression], _speak)
             with gr.Tab("How it works", id="how-tab"):
                 gr.Markdown(HOW_IT_WORKS)
                 weight_picture = gr.Image(
@@ -278,17 +289,18 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
 
         run.click(
             synthesize,
-            inputs=[photo, expression, intensity, backend],
+            inputs=[photo, expression, intensity, backend, model_file, user_models],
             outputs=[result, crops, status],
             api_name="synthesize",
             api_description="Give the faces in a photo another expression: (photo, expression name, intensity "
-            "0-1.5[, backend]) -> (result photo, the face before/after at the photo's resolution, status sentence).",
+            "0-1.5[, backend][, model file .safetensors used instead of the expression]) -> (result photo, "
+            "the face before/after at the photo's resolution, status sentence).",
             concurrency_limit=CONCURRENCY_LIMIT,
             concurrency_id="photo",
         )
         live_in.stream(
             live,
-            inputs=[live_in, expression, intensity, backend],
+            inputs=[live_in, expression, intensity, backend, user_models],
             outputs=[live_out],
             api_name="live",
             api_visibility="undocumented",

@@ -12,12 +12,11 @@ import numpy as np
 from tqdm import tqdm
 
 from ..atomic import write_error_reason
-from ..core.regression import MaskedRegression
-from ..data import CropLoader, Failure, iter_pair_chunks, to_uint8
+from ..data import CropLoader
 from ..errors import DataError, InvalidParameterError, MRError
 from ..imageio import write_image
-from ..methods import METHODS, LightingStats, ShapeTextureModel
-from ..methods.mesh_mr import MeshRegressionModel
+from ..methods import METHODS
+from ..training import fit_pairs, new_model
 from .common import (
     DEFAULT_MODEL_NAME,
     _add_data_args,
@@ -43,9 +42,6 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--weights_dir", default="Exp_N2H/weights/", help="folder for the model file")
     p.add_argument("-o", "--output", help=f"model file (default: <weights_dir>/{DEFAULT_MODEL_NAME})")
-    p.add_argument(
-        "--force", action="store_true", help="replace the model file given by -o when it exists (never another file)"
-    )
     p.add_argument("--source-name", help="source expression name (default: the source folder's name)")
     p.add_argument("--target-name", help="target expression name (default: the target folder's name)")
     p.add_argument("--training-set", help="description of the training data, stored in the model file")
@@ -128,7 +124,14 @@ def _aligner(args, size):
 
 
 def _new_model(args, source: str, target: str, template: str | None):
-    common = dict(
+    if args.method == "shape-texture":  # its argument combinations are checked by _check_method
+        params = dict(texture_sigma=args.texture_sigma, lower_gain=args.lower_gain, mirror=not args.no_mirror)
+    elif args.method == "mesh-mr":
+        params = dict(shape_lam=args.shape_lam, mirror=not args.no_mirror)
+    else:
+        params = dict(scaling=args.scaling or "unit")
+    return new_model(
+        args.method,
         receptive_field=args.receptive_field,
         lam=args.lam,
         backend=args.backend,
@@ -137,52 +140,8 @@ def _new_model(args, source: str, target: str, template: str | None):
         target=target,
         template=template,
         training_set=args.training_set or "",
+        **params,
     )
-    if args.method == "mesh-mr":
-        model = MeshRegressionModel(**common, shape_lam=args.shape_lam, mirror=not args.no_mirror)
-        model._check_params()
-        return model
-    if args.method == "shape-texture":  # its argument combinations are checked by _check_method
-        model = ShapeTextureModel(
-            **common, texture_sigma=args.texture_sigma, lower_gain=args.lower_gain, mirror=not args.no_mirror
-        )
-        model._check_params()
-        return model
-    model = MaskedRegression(**common, scaling=args.scaling or "unit")
-    model._backend()  # validate the settings and the backend before reading any image
-    return model
-
-
-def _landmark_pass(pairs, loader, args, failures: list[Failure], template: str):
-    """Shape-texture, first pass over the aligned crops: FaceLandmarker meshes of every pair (pairs
-    without one are skipped) and the training set's lighting statistics."""
-    from ..face.landmarks import Landmarker
-
-    kept, src_marks, tgt_marks = [], [], []
-    lighting = LightingStats(template)
-    with (
-        Landmarker() as marker,
-        tqdm(
-            total=len(pairs), desc="landmarks", unit="pair", file=sys.stderr, leave=False, disable=None
-        ) as bar,
-    ):
-        for X, Y, chunk_pairs, chunk_failures in iter_pair_chunks(
-            pairs, loader, args.chunk_size, progress=bar.update
-        ):
-            failures.extend(chunk_failures)
-            for pair, x, y in zip(
-                chunk_pairs, X if X is not None else [], Y if Y is not None else [], strict=True
-            ):
-                a, b = marker.analyze(to_uint8(x)), marker.analyze(to_uint8(y))
-                if a is None or b is None:
-                    bad = pair.source if a is None else pair.target
-                    failures.append(Failure(bad, "no face landmarks found in its aligned crop"))
-                    continue
-                kept.append(pair)
-                src_marks.append(a.landmarks)
-                tgt_marks.append(b.landmarks)
-                lighting.add(x[None])
-    return kept, np.array(src_marks), np.array(tgt_marks), lighting
 
 
 def _check_method(args) -> None:
@@ -207,7 +166,7 @@ def run_train(args) -> int:
         size = size or ((256, 256) if args.method == "mesh-mr" else (128, 128))
         prepare, template = _aligner(args, size)
     out = Path(args.output) if args.output else Path(args.weights_dir) / DEFAULT_MODEL_NAME
-    _check_output_file(out, [f for pair in pairs for f in (pair.source, pair.target)], force=args.force)
+    _check_output_file(out)
     source_dir = Path(args.source_dir) if args.source_dir else pairs[0].source.parent
     target_dir = Path(args.target_dir) if args.target_dir else pairs[0].target.parent
     model = _new_model(
@@ -216,34 +175,21 @@ def run_train(args) -> int:
     loader = CropLoader(
         channels=args.input_ch, size=size, resize=args.resize, scaling=model.scaling, prepare=prepare
     )
-    failures: list[Failure] = []
-    marks = None
-    if args.method in ("shape-texture", "mesh-mr"):
-        pairs, src_marks, tgt_marks, lighting = _landmark_pass(pairs, loader, args, failures, template)
-        if not pairs:
-            _report_failures(failures)
-            raise DataError("no usable training pairs: nothing to train on")
-        if args.method == "mesh-mr":
-            model.fit_shape(src_marks, tgt_marks, loader.size)
-            marks = {(p.source, p.target): (s, t) for p, s, t in zip(pairs, src_marks, tgt_marks, strict=True)}
-        else:
-            model.fit_shape(
-                src_marks, tgt_marks, loader.size, lighting=lighting.value if model.photometric else None
-            )
-    used = 0
-    with tqdm(total=len(pairs), desc="train", unit="pair", file=sys.stderr, leave=False, disable=None) as bar:
-        for X, Y, chunk_pairs, chunk_failures in iter_pair_chunks(
-            pairs, loader, args.chunk_size, progress=bar.update
-        ):
-            failures.extend(chunk_failures)
-            # Without --align a bad image is fatal: keep reading only to name every bad file.
-            if X is not None and (args.align or not failures):
-                if marks is not None:
-                    S, T = (np.array([marks[(p.source, p.target)][k] for p in chunk_pairs]) for k in (0, 1))
-                    model.partial_fit(X, Y, S, T)
-                else:
-                    model.partial_fit(X, Y)
-                used += len(chunk_pairs)
+    bars = dict(file=sys.stderr, leave=False, disable=None, unit="pair")
+    with (
+        tqdm(total=len(pairs), desc="landmarks", **bars) as marks_bar,
+        tqdm(total=len(pairs), desc="train", **bars) as bar,
+    ):
+        # Without --align a bad image is fatal: keep reading only to name every bad file.
+        used, failures = fit_pairs(
+            model,
+            pairs,
+            loader,
+            chunk_size=args.chunk_size,
+            keep_going=args.align,
+            landmark_progress=marks_bar.update if args.method != "mr" else None,
+            progress=bar.update,
+        )
     _report_failures(failures)
     if failures and not args.align:
         raise DataError(f"{len(failures)} image(s) could not be used (listed above); no model written")

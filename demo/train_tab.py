@@ -1,0 +1,380 @@
+"""The **Train** tab: teach a new expression from paired photos, or bring a model file, per session.
+
+A user's models live in a :class:`UserModels` held by a ``gr.State``: a temporary folder of their own
+(removed when the session ends) and the loaded models.  Nothing is written to the server's
+``models/`` folder and no other session ever sees them.  :func:`session_catalog` merges the shipped
+models with the user's (or with a model file sent to ``/synthesize``) for the photo and live tabs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import gradio as gr
+
+from mr_core.data import Failure, Pair
+from mr_core.errors import DataError, InvalidParameterError, ModelFileError
+from mr_core.methods import load_model, read_metadata
+from mr_core.synthesis import check_model_template
+from mr_core.training import DEFAULT_METHOD, describe_failures, train_photos
+
+from .engine import ModelCatalog, ModelEntry, check_backend
+
+__all__ = [
+    "MAX_MODEL_BYTES",
+    "MAX_PAIRS",
+    "TRAIN_METHOD",
+    "UserModels",
+    "mount_train_tab",
+    "session_catalog",
+    "train_expression",
+]
+
+log = logging.getLogger("demo")
+
+#: The method the Train tab fits (one line to switch).
+TRAIN_METHOD = DEFAULT_METHOD
+#: Most pairs one training may use (a free Space has 2 vCPUs).
+MAX_PAIRS = 60
+#: Largest model file accepted (the server refuses larger uploads anyway).
+MAX_MODEL_BYTES = 15_000_000
+#: Trainings run at once; the others wait in the queue.
+TRAIN_CONCURRENCY = 2
+#: What a user's model is called in the menus: "<name> (yours)".
+YOURS = " (yours)"
+
+LIMITS = f"""\
+**Limits on this server:** up to {MAX_PAIRS} pairs, photos up to 15 MB each, one face per photo (the
+largest is used); a training of 8 pairs takes about 1 s here, 30 pairs about 3 s (2 CPU cores).
+Model files up to {MAX_MODEL_BYTES // 1_000_000} MB. Your models stay in this browser session only:
+nobody else sees them, and they are deleted when you close the page — download them to keep them.
+"""
+
+INTRO = f"""\
+### Teach a new expression
+Upload photos of the same people twice: **before** (e.g. neutral) and **after** (the new expression),
+paired by file name (`anna.jpg` in both sets). Give the expression a name and press **Train**: every
+face is found and aligned, a *shape + texture* model learns the average motion of 478 face landmarks and
+the change of colour, in closed form. The new expression then appears in the **Expression** menu above.
+
+What a few pairs can teach: the *motion* (where mouth corners, cheeks and brows go) is an average over
+landmarks and is stable from few pairs — on the London smiles the motion learned from 8 pairs correlates
+0.89 with the one learned from 90 (0.98 from 30 pairs). The *texture* (teeth, creases, shading) needs
+many different faces: from a few pairs, or many photos of one person, it learns that person's skin and
+lighting, so keep the intensity moderate on other faces.
+
+{LIMITS}"""
+
+
+class UserModels:
+    """One session's own models: a temporary folder and the loaded models, by menu name."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="mr-session-"))
+        self.entries: dict[str, ModelEntry] = {}
+        self._models: dict[tuple[str, str], object] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, path: Path, model=None) -> ModelEntry:
+        """Register the model file ``path`` (inside :attr:`folder`) as ``name``; replaces an older one."""
+        entry = model_entry(name, path)
+        with self._lock:
+            self.entries[name] = entry
+            for key in [k for k in self._models if k[0] == name]:
+                del self._models[key]
+            if model is not None and getattr(model, "backend", "numpy") == "numpy":
+                self._models[(name, "numpy")] = model
+        return entry
+
+    def model(self, name: str, backend: str):
+        with self._lock:
+            model = self._models.get((name, backend))
+            if model is None:
+                model = self._models[(name, backend)] = load_model(self.entries[name].path, backend=backend)
+        return model
+
+    def close(self) -> None:
+        """Remove the session's files."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.entries.clear()
+        self._models.clear()
+
+
+def model_entry(name: str, path: Path) -> ModelEntry:
+    meta = read_metadata(path)
+    return ModelEntry(
+        name=name,
+        path=path,
+        source=meta["source"],
+        target=meta["target"],
+        n_pairs=int(meta["n_pairs"]),
+        training_set=meta["training_set"],
+        metadata=meta,
+    )
+
+
+class SessionCatalog:
+    """The shipped models plus one session's (same interface as :class:`~demo.engine.ModelCatalog`)."""
+
+    def __init__(self, shipped: ModelCatalog, user: UserModels | None, extra: dict | None = None) -> None:
+        self.shipped = shipped
+        self.user = user
+        self.extra = extra or {}  # name -> (entry, loaded model): a model file sent with the request
+        self.entries = dict(shipped.entries)
+        if user is not None:
+            self.entries.update(user.entries)
+        self.entries.update({name: entry for name, (entry, _) in self.extra.items()})
+        self.models_dir = shipped.models_dir
+
+    def entry(self, name) -> ModelEntry:
+        if isinstance(name, str) and name in self.entries:
+            return self.entries[name]
+        raise ModelFileError(f"unknown expression {name!r}; available: {', '.join(self.entries)}")
+
+    def model(self, name, backend: str = "numpy"):
+        if name in self.extra:
+            check_backend(backend)
+            entry, model = self.extra[name]
+            return model if backend == "numpy" else load_model(entry.path, backend=backend)
+        if self.user is not None and name in self.user.entries:
+            check_backend(backend)
+            return self.user.model(name, backend)
+        return self.shipped.model(name, backend)
+
+
+def check_model_file(path: Path, label: str):
+    """Load a user's model file as the CLI does (safetensors only, metadata checked); one sentence otherwise."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise ModelFileError(f"{label}: the model file could not be read; please upload it again") from None
+    if size > MAX_MODEL_BYTES:
+        raise ModelFileError(
+            f"{label}: the model file is {size / 1e6:.1f} MB, more than this server's "
+            f"{MAX_MODEL_BYTES // 1_000_000} MB limit"
+        )
+    try:
+        model = load_model(path)
+        check_model_template(model)
+    except ModelFileError as exc:
+        reason = str(exc).replace(str(path), "").lstrip(": ").strip() or "unreadable"
+        raise ModelFileError(
+            f"{label}: not a usable expression model ({reason}); give a .safetensors file written by "
+            "`mr_core train` or by this page"
+        ) from None
+    return model
+
+
+def session_catalog(shipped: ModelCatalog, user: UserModels | None, expression, model_file=None):
+    """``(catalog, expression)`` for one request: a model file, when given, replaces the expression."""
+    if model_file:
+        path = Path(model_file)
+        model = check_model_file(path, path.name)
+        name = f"{path.stem}{YOURS}"
+        return SessionCatalog(shipped, user, {name: (model_entry(name, path), model)}), name
+    if user is None or not user.entries:
+        return shipped, expression
+    return SessionCatalog(shipped, user), expression
+
+
+_NAME = re.compile(r"^[\w][\w .+-]{0,39}$")
+
+
+def _check_name(name) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidParameterError("give the new expression a name, e.g. surprised")
+    if not _NAME.match(name):
+        raise InvalidParameterError(
+            f"the name {name[:40]!r} is not usable: use up to 40 letters, digits, spaces, '-', '_' or '.'"
+        )
+    return name
+
+
+def _paths(files) -> list[Path]:
+    if not files:
+        return []
+    if isinstance(files, (str, Path)):
+        files = [files]
+    return [Path(getattr(f, "name", f)) for f in files]
+
+
+def pair_uploads(sources, targets) -> tuple[list[Pair], list[Failure]]:
+    """Pairs of uploaded photos with the same file name (without extension), and the unpaired ones."""
+    src, tgt = _paths(sources), _paths(targets)
+    if not src or not tgt:
+        raise InvalidParameterError(
+            "upload two sets of photos: the 'before' photos and the 'after' photos, paired by file name"
+        )
+    for label, files in (("before", src), ("after", tgt)):
+        if len(files) > MAX_PAIRS:
+            raise InvalidParameterError(
+                f"too many photos: {len(files)} {label} photos, but this server trains on at most "
+                f"{MAX_PAIRS} pairs; leave some out"
+            )
+    by_stem = {p.stem.casefold(): p for p in tgt}
+    pairs, unpaired = [], []
+    for p in src:
+        t = by_stem.pop(p.stem.casefold(), None)
+        if t is None:
+            unpaired.append(Failure(p, "no 'after' photo of the same file name"))
+        else:
+            pairs.append(Pair(name=p.stem, source=p, target=t))
+    unpaired += [Failure(t, "no 'before' photo of the same file name") for t in by_stem.values()]
+    if not pairs:
+        raise DataError(
+            f"none of the {len(src)} 'before' photos has an 'after' photo of the same file name "
+            f"(e.g. {src[0].name} in both sets); name each pair's two photos alike"
+        )
+    return pairs, unpaired
+
+
+def train_expression(sources, targets, name, user: UserModels, progress=None) -> tuple[Path, str]:
+    """Train the expression ``name`` on uploaded pairs into ``user``'s folder; (model file, status)."""
+    name = _check_name(name)
+    pairs, skipped = pair_uploads(sources, targets)
+    done = [0]
+    total = 2 * len(pairs)
+
+    def step(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(min(done[0], total) / total, desc="aligning faces and training")
+
+    res = train_photos(
+        pairs,
+        source="neutral",
+        target=name,
+        method=TRAIN_METHOD,
+        training_set=f"{len(pairs)} pairs uploaded in the web demo",
+        landmark_progress=step,
+        progress=step,
+    )
+    skipped += res.failures
+    model = res.model
+    model.training_set = f"{res.used} pairs uploaded in the web demo"
+    path = user.folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.safetensors"
+    model.save(path)
+    key = f"{name}{YOURS}"
+    user.add(key, path, model)
+    status = (
+        f"Trained '{name}' on {res.used} pair{'s' if res.used != 1 else ''} in {res.seconds:.1f} s; "
+        f"pick '{key}' in the Expression menu."
+    )
+    if skipped:
+        status += f" Skipped {len(skipped)} photo{'s' if len(skipped) != 1 else ''}: {describe_failures(skipped, 5)}."
+    return path, status
+
+
+def add_model_file(model_file, user: UserModels) -> str:
+    """Validate an uploaded model file, copy it into ``user``'s folder; its menu name."""
+    if not model_file:
+        raise InvalidParameterError("no model file was given: upload a .safetensors file")
+    src = Path(model_file)
+    model = check_model_file(src, src.name)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", src.stem)[:40] or "model"
+    path = user.folder / f"{stem}.safetensors"
+    shutil.copyfile(src, path)
+    key = f"{stem}{YOURS}"
+    user.add(key, path, model)
+    return key
+
+
+def _drop(user: UserModels | None) -> None:
+    if user is not None:
+        user.close()
+
+
+def mount_train_tab(catalog: ModelCatalog, expressions: list[gr.Dropdown], speak) -> tuple[gr.State, gr.File]:
+    """Build the Train tab inside the current ``gr.Tabs``; returns the session's state and the hidden
+    model-file input of ``/synthesize``.  ``expressions`` are the menus that get the user's models;
+    ``speak`` turns library errors into ``gr.Error``."""
+    user_state = gr.State(None, delete_callback=_drop)
+    with gr.Tab("Train", id="train-tab"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            before = gr.File(
+                file_count="multiple",
+                label="Before (e.g. neutral)",
+                elem_id="train-before",
+            )
+            after = gr.File(
+                file_count="multiple",
+                label="After (the new expression)",
+                elem_id="train-after",
+            )
+        with gr.Row():
+            name = gr.Textbox(
+                label="Expression name", placeholder="e.g. surprised", elem_id="train-name", scale=3
+            )
+            train = gr.Button("Train", variant="primary", elem_id="train", scale=1)
+        train_status = gr.Markdown(elem_id="train-status")
+        with gr.Row():
+            trained = gr.File(
+                label="Your model (download to keep it)", elem_id="train-model", interactive=False
+            )
+            upload = gr.File(
+                file_types=[".safetensors"],
+                label="Or upload a model file (.safetensors)",
+                elem_id="train-upload",
+            )
+        api_model = gr.File(visible=False, label="model_file")
+
+    def menus(user: UserModels | None, value):
+        choices = catalog.choices() + ([(e.label, n) for n, e in user.entries.items()] if user else [])
+        updates = [gr.update(choices=choices, value=value) for _ in expressions]
+        return updates[0] if len(updates) == 1 else updates
+
+    @speak
+    def do_train(sources, targets, expression_name, user, progress=gr.Progress()):  # noqa: B008 (Gradio reads it)
+        user = user if user is not None else UserModels()
+        path, status = train_expression(sources, targets, expression_name, user, progress)
+        return str(path), status, user
+
+    @speak
+    def do_upload(model_file, user):
+        user = user if user is not None else UserModels()
+        key = add_model_file(model_file, user)
+        return f"Loaded '{key}'; pick it in the Expression menu.", user, key
+
+    def refresh(user, key):
+        return menus(user, key)
+
+    last = gr.State(None)
+    train.click(
+        do_train,
+        inputs=[before, after, name, user_state],
+        outputs=[trained, train_status, user_state],
+        api_name="train",
+        api_description="Teach a new expression: (before photos, after photos paired by file name, name) -> "
+        "(model file .safetensors, status sentence).",
+        concurrency_limit=TRAIN_CONCURRENCY,
+        concurrency_id="train",
+    ).success(
+        lambda user, expression_name: menus(user, f"{(expression_name or '').strip()}{YOURS}"),
+        inputs=[user_state, name],
+        outputs=expressions,
+        api_name="train_menus",
+        api_visibility="private",
+        show_progress="hidden",
+    )
+    upload.upload(
+        do_upload,
+        inputs=[upload, user_state],
+        outputs=[train_status, user_state, last],
+        api_name="add_model",
+        api_visibility="private",
+    ).success(
+        refresh,
+        inputs=[user_state, last],
+        outputs=expressions,
+        api_name="add_model_menus",
+        api_visibility="private",
+        show_progress="hidden",
+    )
+    return user_state, api_model
