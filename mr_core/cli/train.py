@@ -42,6 +42,9 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--weights_dir", default="Exp_N2H/weights/", help="folder for the model file")
     p.add_argument("-o", "--output", help=f"model file (default: <weights_dir>/{DEFAULT_MODEL_NAME})")
+    p.add_argument(
+        "--force", action="store_true", help="replace the model file given by -o when it exists (never another file)"
+    )
     p.add_argument("--source-name", help="source expression name (default: the source folder's name)")
     p.add_argument("--target-name", help="target expression name (default: the target folder's name)")
     p.add_argument("--training-set", help="description of the training data, stored in the model file")
@@ -166,7 +169,7 @@ def run_train(args) -> int:
         size = size or ((256, 256) if args.method == "mesh-mr" else (128, 128))
         prepare, template = _aligner(args, size)
     out = Path(args.output) if args.output else Path(args.weights_dir) / DEFAULT_MODEL_NAME
-    _check_output_file(out)
+    _check_output_file(out, [f for pair in pairs for f in (pair.source, pair.target)], force=args.force)
     source_dir = Path(args.source_dir) if args.source_dir else pairs[0].source.parent
     target_dir = Path(args.target_dir) if args.target_dir else pairs[0].target.parent
     model = _new_model(
