@@ -31,12 +31,12 @@ def test_synthesize_videos_and_photos_in_one_run(tmp_path):
     assert f"{inputs / 'gaps.mkv'}: 20 frames, 10 with a face (1 face followed), audio none" in lines
     assert any(line.startswith(f"{inputs / 'junk.mp4'}: not a readable video") for line in lines)
     assert any(line.startswith(f"{inputs / 'cut.mp4'}: ") for line in lines)
-    assert (
-        f"{inputs / 'taken.webm'}: {out / 'taken.mp4'} already exists; remove it or choose another output folder"
-        in lines
-    )
-    assert "wrote 3 of 6 input(s)" in proc.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["clip.mp4", "gaps.mp4", "hopper.jpg", "taken.mp4"]
+    # a taken output name is never replaced: the clip goes to the next free name
+    assert f"{inputs / 'taken.webm'}: 5 frames, 5 with a face (1 face followed), audio none" in lines
+    assert "wrote 4 of 6 input(s)" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "clip.mp4", "gaps.mp4", "hopper.jpg", "taken (1).mp4", "taken.mp4"
+    ]
     assert (out / "taken.mp4").read_bytes() == b"someone else's file"
     frames, facts = read_frames(out / "clip.mp4")
     assert len(frames) == 30 and (facts["width"], facts["height"], facts["fps"]) == (320, 240, 25)
