@@ -24,7 +24,7 @@ from .methods.mesh_mr import MeshRegressionModel
 __all__ = ["DEFAULT_METHOD", "TrainResult", "fit_pairs", "landmark_pass", "new_model", "train_photos"]
 
 #: The method photos are trained with when none is named (``train --align`` and the web demo).
-DEFAULT_METHOD = "shape-texture"
+DEFAULT_METHOD = "mesh-mr"
 
 Progress = Callable[[int], None]
 
@@ -163,7 +163,7 @@ def train_photos(
     source: str,
     target: str,
     method: str = DEFAULT_METHOD,
-    size: tuple[int, int] = (128, 128),
+    size: tuple[int, int] | None = None,
     training_set: str = "",
     detector=None,
     landmark_progress: Progress | None = None,
@@ -173,11 +173,14 @@ def train_photos(
     """Detect and align the face of every photo of ``pairs`` and train a ``method`` model on them.
 
     Photos that cannot be used (not an image, no face, no landmarks) are skipped and listed in the
-    result; :class:`DataError` when no pair is left.
+    result; :class:`DataError` when no pair is left.  ``size``: of the aligned crops (default 256x256
+    for mesh-mr, 128x128 otherwise).
     """
     from .face import DEFAULT_TEMPLATE, align_photo
 
     t0 = time.perf_counter()
+    if size is None:
+        size = (256, 256) if method == "mesh-mr" else (128, 128)
     model = new_model(
         method, source=source, target=target, template=DEFAULT_TEMPLATE, training_set=training_set, **params
     )

@@ -116,7 +116,9 @@ def synthesize(
     [0, 1.5].  ``faces``: the photo's faces, already found (e.g. tracked and smoothed over the
     frames of a video), in place of running the detector.  ``landmarks_filter(i, points)``: for
     methods that move each face by its own landmarks, a function that returns the (478, 2) points of
-    the ``i``-th usable face to use (e.g. smoothed over time); they are in its aligned crop's pixels.
+    the ``i``-th usable face to use (e.g. smoothed over time), given those the landmarker found, or
+    ``None`` when it found none (the filter may then return earlier ones, or ``None`` to skip the face);
+    they are in the face's aligned crop's pixels.
     """
     a = _check_intensity(intensity)
     tpl = get_template(template)
@@ -162,16 +164,16 @@ def synthesize(
         marks, kept = [], []
         for i, (face, al) in enumerate(zip(usable, aligned, strict=True)):
             found = marker.analyze(al.crop)
-            if found is None:
+            points = found.landmarks if found is not None else None
+            if landmarks_filter is not None:
+                points = landmarks_filter(i, points)
+            if points is None:
                 x, y, w, h = face.box
                 skipped.append(
                     f"{label}: face at ({x:.0f}, {y:.0f}) has no clear landmarks (turned away, covered "
                     "or blurred); left unchanged"
                 )
                 continue
-            points = found.landmarks
-            if landmarks_filter is not None:
-                points = landmarks_filter(i, points)
             marks.append(points)
             kept.append(i)
         if not kept:

@@ -202,8 +202,15 @@ def _check_limits(info: VideoInfo, path: Path, limits: VideoLimits) -> None:
         )
 
 
-def _edit_frame(rgb, tracked, model, a, *, largest_only, min_eye_distance) -> tuple[np.ndarray, bool]:
-    """The frame with its tracked faces edited (each at ``a`` times its fade weight)."""
+def _edit_frame(
+    rgb, tracked, model, a, *, largest_only, min_eye_distance, tracker=None, t: float = 0.0, held=None
+) -> tuple[np.ndarray, bool]:
+    """The frame with its tracked faces edited (each at ``a`` times its fade weight).
+
+    For methods that move each face by its own landmarks, the landmarks are smoothed over time per
+    track (``tracker``) and, in a frame where the landmarker misses a tracked face, the track's last
+    ones are used (``held``: track id -> landmarks), so a briefly lost face does not jump.
+    """
     faces = [tf for tf in tracked if tf.weight > 0 and tf.face.eye_distance >= min_eye_distance]
     if largest_only:
         faces = faces[:1]
@@ -211,11 +218,28 @@ def _edit_frame(rgb, tracked, model, a, *, largest_only, min_eye_distance) -> tu
         return rgb, False
     groups: dict[float, list] = {}
     for tf in faces:
-        groups.setdefault(round(tf.weight, 4), []).append(tf.face)
+        groups.setdefault(round(tf.weight, 4), []).append(tf)
     out = rgb
     for weight, group in groups.items():
+
+        def landmarks(i, points, group=group):
+            tid = group[i].track_id
+            if points is None:
+                return None if held is None else held.get(tid)
+            smoothed = tracker.smooth(tid, points, t) if tracker is not None else points
+            if held is not None:
+                held[tid] = smoothed
+            return smoothed
+
         try:
-            out = synthesize(out, model, a * weight, faces=group, min_eye_distance=min_eye_distance).image
+            out = synthesize(
+                out,
+                model,
+                a * weight,
+                faces=[tf.face for tf in group],
+                min_eye_distance=min_eye_distance,
+                landmarks_filter=landmarks,
+            ).image
         except FaceError:
             continue
     return out, out is not rgb
@@ -251,6 +275,7 @@ def synthesize_video(
     limits = limits or VideoLimits()
     det = detector if detector is not None else default_detector()
     tracker = tracker or FaceTracker()
+    held_landmarks: dict[int, np.ndarray] = {}
     timing = {"decode": 0.0, "detect": 0.0, "edit": 0.0, "encode": 0.0}
 
     with _open(src) as container:
@@ -327,6 +352,9 @@ def synthesize_video(
                                 a,
                                 largest_only=largest_only,
                                 min_eye_distance=min_eye_distance,
+                                tracker=tracker,
+                                t=t,
+                                held=held_landmarks,
                             )
                             t3 = time.perf_counter()
                             if rotation:
