@@ -14,7 +14,9 @@ nothing at the output path.
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,7 +85,8 @@ class VideoInfo:
 @dataclass
 class VideoResult:
     """What :func:`synthesize_video` did: frames written, frames with a face found, frames edited, faces followed,
-    the seconds spent per stage (decode, detect, edit, encode), and notes for the user."""
+    the seconds spent per stage (decode, detect, edit; encode, which runs in a thread beside them), and
+    notes for the user."""
 
     path: Path
     info: VideoInfo
@@ -258,7 +261,7 @@ def synthesize_video(
     tracker: FaceTracker | None = None,
     progress: Callable[[int, int], None] | None = None,
     crf: int = 18,
-    preset: str = "veryfast",
+    preset: str = "superfast",
 ) -> VideoResult:
     """Edit every face of every frame of the clip ``src`` and write it to ``dst`` (H.264 MP4).
 
@@ -307,6 +310,7 @@ def synthesize_video(
                 streams = [vs] + ([audio_in] if audio_in is not None else [])
                 rotation = None
                 pending: list = []  # audio packets that come before the first video frame
+                writer: _Writer | None = None  # encodes and writes in a thread of its own
                 t0 = time.perf_counter()
                 try:
                     for packet in container.demux(streams):
@@ -320,19 +324,18 @@ def synthesize_video(
                             else:
                                 packet.stream = audio_out
                                 pending.append(packet)
-                            if ostream is not None:  # the header is written with the video stream
-                                for p in pending:
-                                    out.mux(p)
-                                pending.clear()
+                            if writer is not None:  # the header is written with the video stream
+                                writer.put(("packets", pending))
+                                pending = []
                             continue
                         for frame in packet.decode():
                             if rotation is None:
                                 rotation = _frame_rotation(frame)
                                 result.info = info = _with_rotation(info, rotation)
                                 ostream = _open_video_stream(out, vs, info, rotation, crf, preset)
-                                for p in pending:
-                                    out.mux(p)
-                                pending.clear()
+                                writer = _Writer(out, ostream, timing)
+                                writer.put(("packets", pending))
+                                pending = []
                             stored = frame.to_ndarray(format="rgb24")
                             rgb = np.rot90(stored, rotation // 90) if rotation else stored
                             rgb = np.ascontiguousarray(rgb)
@@ -359,15 +362,10 @@ def synthesize_video(
                             t3 = time.perf_counter()
                             if rotation:
                                 edited = np.ascontiguousarray(np.rot90(edited, -(rotation // 90)))
-                            new = av.VideoFrame.from_ndarray(edited, format="rgb24")
-                            new.pts = frame.pts
-                            new.time_base = frame.time_base
-                            for p in ostream.encode(new):
-                                out.mux(p)
+                            writer.put(("frame", edited, frame.pts, frame.time_base))
                             t0 = time.perf_counter()
                             timing["detect"] += t2 - t1
                             timing["edit"] += t3 - t2
-                            timing["encode"] += t0 - t3
                             result.frames += 1
                             result.frames_with_face += any(
                                 tf.seen and tf.face.eye_distance >= min_eye_distance for tf in tracked
@@ -375,22 +373,20 @@ def synthesize_video(
                             result.frames_edited += bool(changed)
                             if progress is not None:
                                 progress(result.frames, max(total, result.frames))
+                    if writer is None:
+                        raise VideoError(f"{src}: the video stream holds no frame (empty or corrupt file)")
+                    if resampled:
+                        pending.extend(audio_out.encode(None))
+                    writer.put(("packets", pending))
+                    writer.finish()
                 except av.FFmpegError as exc:
                     raise VideoError(
                         f"{src}: the video is corrupt or truncated after {result.frames} frames ({exc}); "
                         "check the file plays, or export it again"
                     ) from None
-                if ostream is None:
-                    raise VideoError(f"{src}: the video stream holds no frame (empty or corrupt file)")
-                t3 = time.perf_counter()
-                for p in ostream.encode(None):
-                    out.mux(p)
-                for p in pending:
-                    out.mux(p)
-                if resampled:
-                    for p in audio_out.encode(None):
-                        out.mux(p)
-                timing["encode"] += time.perf_counter() - t3
+                finally:
+                    if writer is not None:
+                        writer.stop()
             os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, dst)
         except BaseException:
@@ -399,6 +395,64 @@ def synthesize_video(
     result.faces = tracker.track_count
     result.seconds = timing
     return result
+
+
+class _Writer:
+    """Encode and mux in a thread of its own (a bounded queue: memory stays flat), so that encoding
+    runs beside decoding, detection and editing; its errors come back to the caller."""
+
+    def __init__(self, out, ostream, timing: dict) -> None:
+        self.out, self.ostream, self.timing = out, ostream, timing
+        self.queue: queue.Queue = queue.Queue(maxsize=4)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="video-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import av
+
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue  # keep draining so the producer never blocks
+            t = time.perf_counter()
+            try:
+                if item[0] == "frame":
+                    _, rgb, pts, time_base = item
+                    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                    frame.pts, frame.time_base = pts, time_base
+                    for p in self.ostream.encode(frame):
+                        self.out.mux(p)
+                elif item[0] == "flush":
+                    for p in self.ostream.encode(None):
+                        self.out.mux(p)
+                else:
+                    for p in item[1]:
+                        self.out.mux(p)
+            except BaseException as exc:  # handed to the caller by put() / finish()
+                self.error = exc
+            self.timing["encode"] += time.perf_counter() - t
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def put(self, item) -> None:
+        self._check()
+        self.queue.put(item)
+
+    def finish(self) -> None:
+        """Flush the encoder and wait for everything to be written."""
+        self.put(("flush",))
+        self.stop()
+        self._check()
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
 
 
 def _umask() -> int:
