@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 from mr_core import MaskedRegression, load_model  # noqa: E402
 from mr_core.core.modelfile import MODELS_DIR  # noqa: E402
 from mr_core.face import DEFAULT_TEMPLATE, FaceDetector, align_face, align_photo, move_pixels, paste_back  # noqa: E402
+from mr_core.face.landmarks import shared_landmarker  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
-from mr_core.methods import edit_crops  # noqa: E402
+from mr_core.methods import edit_crops, get_method, method_of  # noqa: E402
 from mr_core.synthesis import synthesize  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -44,8 +45,9 @@ def small_model(detector: FaceDetector, pairs: int = 20) -> MaskedRegression:
 
 def bench(rgb: np.ndarray, model, detector: FaceDetector, repeat: int) -> dict[str, float]:
     times: dict[str, list[float]] = {
-        "detect": [], "align": [], "edit": [], "paste": [], "total": [], "synthesize()": []
+        "detect": [], "align": [], "landmarks": [], "edit": [], "paste": [], "total": [], "synthesize()": []
     }  # fmt: skip
+    needs_marks = getattr(get_method(method_of(model)), "NEEDS_LANDMARKS", False)
     size = tuple(model.image_size_)
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -53,17 +55,21 @@ def bench(rgb: np.ndarray, model, detector: FaceDetector, repeat: int) -> dict[s
         t1 = time.perf_counter()
         aligned = align_face(rgb, face, size=size)
         t2 = time.perf_counter()
-        edit = edit_crops(model, aligned.crop[None], 1.0)
+        marks = [shared_landmarker().analyze(aligned.crop).landmarks] if needs_marks else None
+        t2b = time.perf_counter()
+        edit = edit_crops(model, aligned.crop[None], 1.0, landmarks=marks)
         t3 = time.perf_counter()
         out = rgb.copy()
         if edit.motion is not None:
-            move_pixels(out, edit.motion, aligned, inplace=True)
+            motion = edit.motion[0] if edit.motion.ndim == 4 else edit.motion
+            move_pixels(out, motion, aligned, inplace=True)
         texture = np.rint(np.clip(aligned.crop / 255.0 + edit.change[0], 0, 1) * 255).astype(np.uint8)
         paste_back(out, texture, aligned, inplace=True)
         t4 = time.perf_counter()
         synthesize(rgb, model, 1.0, detector=detector)
         t5 = time.perf_counter()
-        for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0, t5 - t4), strict=True):
+        steps = (t1 - t0, t2 - t1, t2b - t2, t3 - t2b, t4 - t3, t4 - t0, t5 - t4)
+        for key, dt in zip(times, steps, strict=True):
             times[key].append(dt * 1000)
     return {k: statistics.median(v) for k, v in times.items()}
 
@@ -96,7 +102,7 @@ def main() -> int:
             f"median of {args.repeat} runs (ms)"
         )
         header = f"{'photo':>10} " + " ".join(
-            f"{k:>13}" for k in ("detect", "align", "edit crop", "move+paste", "total", "synthesize()")
+            f"{k:>13}" for k in ("detect", "align", "landmarks", "edit crop", "move+paste", "total", "synthesize()")
         )
         print(header)
         for label, rgb in (("512x512", photo), ("4000x3000", big)):
