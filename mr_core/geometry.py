@@ -552,13 +552,17 @@ def piecewise_affine_map(index, bary, triangles, points, shape: tuple[int, int])
     h, w = (int(v) for v in shape)
     gh, gw = index.shape
     step = -(-h // gh) if gh else 1
-    yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
-    disp = np.zeros((gh, gw, 2), dtype=np.float32)
-    sel = index >= 0
-    if sel.any():
-        t = index[sel]
-        pos = np.einsum("nk,nkd->nd", bary[sel].astype(np.float64), Q[tri[t]])
-        disp[sel] = pos - np.stack([xx[sel], yy[sel]], axis=-1) * step
+    disp = np.zeros((gh * gw, 2), dtype=np.float32)
+    sel = np.flatnonzero(index.ravel() >= 0)
+    if len(sel):
+        t = index.ravel()[sel]
+        b = bary.reshape(-1, 3)[sel].astype(np.float64)
+        V = Q[tri[t]]
+        pos = b[:, 0, None] * V[:, 0] + b[:, 1, None] * V[:, 1] + b[:, 2, None] * V[:, 2]
+        pos[:, 0] -= (sel % gw) * step
+        pos[:, 1] -= (sel // gw) * step
+        disp[sel] = pos
+    disp = disp.reshape(gh, gw, 2)
     if (gh, gw) != (h, w):
         m = np.array([[1.0 / step, 0, 0], [0, 1.0 / step, 0]])
         disp = cv2.warpAffine(
