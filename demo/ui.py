@@ -274,8 +274,9 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                         sources=["webcam"], streaming=True, type="numpy", label="Webcam", elem_id="live-in"
                     )
                     live_out = gr.Image(label="With the expression", elem_id="live-out", interactive=False)
-            mount_video_tab(catalog, expression, intensity, detector=detector, speak=_speak)
+            connect_video = mount_video_tab(catalog, expression, intensity, detector=detector, speak=_speak)
             user_models, model_file = mount_train_tab(catalog, [expression], _speak)
+            connect_video(user_models)
             with gr.Tab("How it works", id="how-tab"):
                 gr.Markdown(HOW_IT_WORKS)
                 weight_picture = gr.Image(

@@ -15,6 +15,8 @@ import gradio as gr
 from mr_core.errors import InvalidParameterError
 from mr_core.synthesis import VideoLimits, synthesize_video
 
+from .train_tab import session_catalog
+
 __all__ = ["MAX_SECONDS", "VIDEO_LIMITS", "mount_video_tab"]
 
 #: Longest clip accepted (seconds).
@@ -48,13 +50,18 @@ def edit_clip(catalog, video, expression, intensity, *, detector, progress=None)
     return str(dst), status
 
 
-def mount_video_tab(catalog, expression_menu, intensity_slider, *, detector, speak) -> None:
+def mount_video_tab(catalog, expression_menu, intensity_slider, *, detector, speak):
     """Add the Video tab (call inside ``gr.Tabs``) on the page's shared controls (``expression_menu``,
-    ``intensity_slider``); ``speak`` turns library errors into one-sentence ``gr.Error``s."""
+    ``intensity_slider``); ``speak`` turns library errors into one-sentence ``gr.Error``s.
+
+    Returns ``connect(user_models)``, to call once the session's own models (the Train tab's state)
+    exist: it binds the tab's button, so that the user's trained expressions work here too.
+    """
 
     @speak
-    def synthesize_clip(video, expression, intensity, progress=gr.Progress()):  # noqa: B008
-        path, status = edit_clip(catalog, video, expression, intensity, detector=detector, progress=progress)
+    def synthesize_clip(video, expression, intensity, user=None, progress=gr.Progress()):  # noqa: B008
+        cat, name = session_catalog(catalog, user, expression)
+        path, status = edit_clip(cat, video, name, intensity, detector=detector, progress=progress)
         gr.Info(status)
         return path
 
@@ -68,13 +75,18 @@ def mount_video_tab(catalog, expression_menu, intensity_slider, *, detector, spe
             clip_in = gr.Video(sources=["upload"], label="Clip", elem_id="video-in", format=None)
             clip_out = gr.Video(label="Result", elem_id="video-out", interactive=False, format=None)
         run = gr.Button("Synthesize video", variant="primary", elem_id="run-video")
-    run.click(
-        synthesize_clip,
-        inputs=[clip_in, expression_menu, intensity_slider],
-        outputs=[clip_out],
-        api_name="synthesize_video",
-        api_description="Give the faces of a video clip another expression: (video, expression name, "
-        f"intensity 0-1.5) -> edited H.264 MP4 video; clips up to {MAX_SECONDS} s, 1280x720, 15 MB.",
-        concurrency_limit=VIDEO_CONCURRENCY,
-        concurrency_id="video",
-    )
+
+    def connect(user_models=None) -> None:
+        extra = [user_models] if user_models is not None else []
+        run.click(
+            synthesize_clip,
+            inputs=[clip_in, expression_menu, intensity_slider, *extra],
+            outputs=[clip_out],
+            api_name="synthesize_video",
+            api_description="Give the faces of a video clip another expression: (video, expression name, "
+            f"intensity 0-1.5) -> edited H.264 MP4 video; clips up to {MAX_SECONDS} s, 1280x720, 15 MB.",
+            concurrency_limit=VIDEO_CONCURRENCY,
+            concurrency_id="video",
+        )
+
+    return connect

@@ -176,3 +176,18 @@ def test_bad_model_files_get_one_sentence(client, held_out, tmp_path):
         one_sentence(exc)
     _, _, status = client.predict(handle_file(str(held_out)), "smile", 1.0, api_name="/synthesize")
     assert "changed to smiling by 'smile'" in status
+
+
+def test_a_trained_expression_works_in_the_video_tab_of_the_same_session(url, london, tmp_path):
+    from tests.videoclips import make_clip, read_frames
+
+    user, other = Client(url, verbose=False), Client(url, verbose=False)
+    src, tgt = london_pairs(london, 30, 8)
+    _, status = user.predict(files(src), files(tgt), "wink", api_name="/train")
+    assert status.startswith("Trained 'wink' on 8 pairs"), status
+    clip = make_clip(tmp_path / "clip.mp4", n=12, audio=False)
+    result = user.predict(handle_file(str(clip)), "wink (yours)", 1.0, api_name="/synthesize_video")
+    frames, _ = read_frames(Path(result["video"] if isinstance(result, dict) else result))
+    assert len(frames) == 12
+    with pytest.raises(AppError, match="Unknown expression 'wink \\(yours\\)'"):
+        other.predict(handle_file(str(clip)), "wink (yours)", 1.0, api_name="/synthesize_video")
