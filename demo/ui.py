@@ -103,7 +103,7 @@ def _speak(fn):
         except gr.Error:
             raise
         except MRError as exc:
-            raise gr.Error(_sentence(str(exc)), print_exception=False) from None
+            raise gr.Error(_sentence(_with_hint(str(exc))), print_exception=False) from None
         except MemoryError:
             log.exception("out of memory in %s", fn.__name__)
             raise gr.Error(
@@ -119,6 +119,21 @@ def _speak(fn):
             ) from None
 
     return wrapper
+
+
+#: What to do about a library message that ends like the key (the library says only what is wrong).
+HINTS = {
+    "no face found": "use a photo with a clear, front-facing face",
+    "no face large enough to edit": "use a photo in which the face is larger",
+}
+
+
+def _with_hint(message: str) -> str:
+    """``message`` with what to do about it appended, when the page knows and the message does not say."""
+    for ending, hint in HINTS.items():
+        if ending in message and hint not in message:
+            return f"{message.rstrip('. ')}; {hint}."
+    return message
 
 
 def _sentence(message: str) -> str:
@@ -288,7 +303,11 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                 )
                 model_info = gr.Markdown(elem_id="model-info")
 
+        # The status line is cleared in the page first, so that an error never sits under the
+        # previous photo's success sentence (gr.Error cannot update outputs).
         run.click(
+            None, js="() => ''", outputs=[status], api_visibility="private", queue=False, show_progress="hidden"
+        ).then(
             synthesize,
             inputs=[photo, expression, intensity, backend, model_file, user_models],
             outputs=[result, crops, status],

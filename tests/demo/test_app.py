@@ -167,8 +167,10 @@ def test_non_image_upload_is_an_error_and_server_keeps_serving(client, portrait,
 def test_photo_without_face_is_a_sentence(client, tmp_path):
     path = tmp_path / "sky.png"
     Image.fromarray(np.tile(np.linspace(60, 200, 320, dtype=np.uint8)[:, None, None], (1, 240, 3))).save(path)
-    with pytest.raises(gradio_client.exceptions.AppError, match=r"sky\.png: no face found"):
+    with pytest.raises(gradio_client.exceptions.AppError, match=r"sky\.png: no face found") as err:
         client.predict(handle_file(str(path)), "smile", 1.0, api_name="/synthesize")
+    # The sentence says what to do about it, too.
+    assert "use a photo with a clear, front-facing face" in str(err.value)
 
 
 def test_huge_image_is_refused(client, tmp_path):

@@ -91,3 +91,37 @@ def test_upload_pick_expression_and_synthesize(browser, url, tmp_path):
     finally:
         page.close()
     assert not errors, errors
+
+
+def test_error_clears_the_previous_status(browser, url, tmp_path):
+    """After a success, a photo without a face shows the error with what to do, and the status line no
+    longer shows the previous photo's success sentence."""
+    import numpy as np
+    from PIL import Image
+
+    from demo.examples import grace_hopper_path
+
+    photo = grace_hopper_path()
+    if photo is None:
+        pytest.skip("matplotlib's sample portrait is not installed")
+    sky = tmp_path / "sky.png"
+    Image.fromarray(np.tile(np.linspace(60, 200, 320, dtype=np.uint8)[:, None, None], (1, 240, 3))).save(sky)
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    try:
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        page.wait_for_selector("#photo", timeout=60_000)
+        status = page.locator("#status")
+
+        page.locator("#photo input[type=file]").set_input_files(str(photo))
+        page.wait_for_selector("#photo img", timeout=30_000)
+        page.locator("#run").click()
+        status.get_by_text("changed to smiling", exact=False).wait_for(timeout=60_000)
+
+        page.locator("#photo").get_by_role("button", name="Remove Image").click()
+        page.locator("#photo input[type=file]").set_input_files(str(sky))
+        page.locator("#photo img[src*='sky']").wait_for(timeout=30_000)
+        page.locator("#run").click()
+        page.get_by_text("use a photo with a clear, front-facing face", exact=False).first.wait_for(timeout=60_000)
+        assert "changed to" not in status.inner_text()
+    finally:
+        page.close()
