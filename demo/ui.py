@@ -306,7 +306,12 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
         # The status line is cleared in the page first, so that an error never sits under the
         # previous photo's success sentence (gr.Error cannot update outputs).
         run.click(
-            None, js="() => ''", outputs=[status], api_visibility="private", queue=False, show_progress="hidden"
+            None,
+            js="() => ''",
+            outputs=[status],
+            api_visibility="private",
+            queue=False,
+            show_progress="hidden",
         ).then(
             synthesize,
             inputs=[photo, expression, intensity, backend, model_file, user_models],

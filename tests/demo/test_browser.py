@@ -121,7 +121,9 @@ def test_error_clears_the_previous_status(browser, url, tmp_path):
         page.locator("#photo input[type=file]").set_input_files(str(sky))
         page.locator("#photo img[src*='sky']").wait_for(timeout=30_000)
         page.locator("#run").click()
-        page.get_by_text("use a photo with a clear, front-facing face", exact=False).first.wait_for(timeout=60_000)
+        page.get_by_text("use a photo with a clear, front-facing face", exact=False).first.wait_for(
+            timeout=60_000
+        )
         assert "changed to" not in status.inner_text()
     finally:
         page.close()
