@@ -25,6 +25,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 from gradio.data_classes import ImageData
+from gradio_client import handle_file
 from PIL import Image
 
 from mr_core.atomic import atomic_write_bytes
@@ -33,6 +34,10 @@ from mr_core.errors import InvalidParameterError
 from .limits import check_file, check_inline
 
 __all__ = ["crops_output", "photo_input", "photo_output"]
+
+#: The example photo of the API page (the public-domain portrait of Grace Hopper that matplotlib
+#: ships) instead of Gradio's placeholder, which has no face.  Only shown there, never fetched here.
+EXAMPLE_PHOTO_URL = "https://raw.githubusercontent.com/matplotlib/matplotlib/main/lib/matplotlib/mpl-data/sample_data/grace_hopper.jpg"
 
 #: Results up to this many pixels are PNG, larger ones JPEG.
 PNG_MAX_PIXELS = 4_000_000
@@ -116,6 +121,8 @@ def photo_input(**kwargs) -> gr.Image:
     """A ``gr.Image(type="filepath")`` whose function receives the file itself, never decoded pixels."""
     component = gr.Image(type="filepath", image_mode=None, **kwargs)
     component.preprocess = _pass_file
+    component.example_payload = lambda: handle_file(EXAMPLE_PHOTO_URL)
+    component.example_value = lambda: EXAMPLE_PHOTO_URL
     return component
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -392,3 +393,14 @@ def test_shipped_models_in_the_demo_menu_and_how_it_works_panel():
         model.weights_, model.bias_, model.receptive_field, motion=model.displacement_
     )
     assert with_motion.shape[1] > plain.shape[1]  # the learned-motion panel is added
+
+
+def test_api_page_example_is_a_photo_with_a_face(url):
+    """The API page's example call uses a portrait (the example photo), not Gradio's placeholder."""
+    import httpx
+
+    info = httpx.get(f"{url}gradio_api/info", timeout=30).json()
+    params = info["named_endpoints"]["/synthesize"]["parameters"]
+    example = json.dumps(params[0]["example_input"])
+    assert "bus.png" not in example
+    assert "grace_hopper.jpg" in example
