@@ -105,7 +105,7 @@ def test_intensity_zero_and_frames_without_a_face_pass_unchanged(tmp_path, smile
     assert max(np.abs(i.astype(int) - z).mean() for i, z in zip(fin, fzero, strict=True)) < 4.0
     # Against that: frames without a face are the same, frames with one changed.
     diffs = [np.abs(o.astype(int) - z).mean() for o, z in zip(fout, fzero, strict=True)]
-    assert max(diffs[17:22]) < 0.5 and min(diffs[:10] + diffs[24:]) > 1.5, [round(float(d), 2) for d in diffs]
+    assert max(diffs[17:22]) < 0.5 and min(diffs[:10] + diffs[24:]) > 1.0, [round(float(d), 2) for d in diffs]
 
 
 def test_still_face_with_sensor_noise_does_not_flicker(tmp_path, smile):
