@@ -61,6 +61,19 @@ class ModelEntry:
     training_set: str
     metadata: dict
 
+    @classmethod
+    def from_metadata(cls, name: str, path: Path, meta: dict) -> ModelEntry:
+        """The entry of the model file ``path`` from its validated metadata."""
+        return cls(
+            name=name,
+            path=path,
+            source=meta["source"],
+            target=meta["target"],
+            n_pairs=int(meta["n_pairs"]),
+            training_set=meta["training_set"],
+            metadata=meta,
+        )
+
     @property
     def label(self) -> str:
         """What the expression menu shows, e.g. ``smile — for neutral faces: neutral → smiling, 90 pairs``
@@ -124,15 +137,7 @@ class ModelCatalog:
                 log.warning("skipping model file: %s", exc)
                 self.problems.append(str(exc))
                 continue
-            self.entries[name] = ModelEntry(
-                name=name,
-                path=path,
-                source=meta["source"],
-                target=meta["target"],
-                n_pairs=int(meta["n_pairs"]),
-                training_set=meta["training_set"],
-                metadata=meta,
-            )
+            self.entries[name] = ModelEntry.from_metadata(name, path, meta)
         self._models: dict[tuple[str, str], MaskedRegression] = {}
         self._lock = threading.Lock()
 

@@ -106,16 +106,7 @@ class UserModels:
 
 
 def model_entry(name: str, path: Path) -> ModelEntry:
-    meta = read_metadata(path)
-    return ModelEntry(
-        name=name,
-        path=path,
-        source=meta["source"],
-        target=meta["target"],
-        n_pairs=int(meta["n_pairs"]),
-        training_set=meta["training_set"],
-        metadata=meta,
-    )
+    return ModelEntry.from_metadata(name, path, read_metadata(path))
 
 
 class SessionCatalog:

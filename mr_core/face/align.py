@@ -206,6 +206,11 @@ class AlignedFace:
         """Crop pixels per photo pixel."""
         return float(np.sqrt(abs(np.linalg.det(self.matrix[:, :2]))))
 
+    @property
+    def region(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1): the photo region the crop covers, clipped to the photo (``photo_shape``)."""
+        return _roi_of_crop(_invert_affine(self.matrix), self.size, self.photo_shape, pad=0.0)
+
 
 
 def _as_rgb(image) -> np.ndarray:

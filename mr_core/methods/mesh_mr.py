@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import geometry
-from ..core.modelfile import save_model
 from ..core.regression import MaskedRegression
 from ..errors import DataError, InvalidParameterError, ModelFileError, NotFittedError
 from ..face import mesh
+from .texture import TextureModel
 
 #: The name stored in model files (their ``method`` metadata) and given to ``train --method``.
 NAME = "mesh-mr"
@@ -72,7 +72,7 @@ def _check_landmarks(L, name: str, n: int | None = None) -> np.ndarray:
     return L
 
 
-class MeshRegressionModel:
+class MeshRegressionModel(TextureModel):
     """Per-face landmark geometry plus masked regression in a shape-normalised frame.
 
     Parameters
@@ -255,35 +255,9 @@ class MeshRegressionModel:
         return self.partial_fit(X, Y, source_landmarks, target_landmarks)
 
     # ------------------------------------------------------------------ learned attributes
-    def _texture(self) -> MaskedRegression:
-        tex = getattr(self, "texture_", None)
-        if tex is None or not tex.is_fitted():
-            raise NotFittedError("this MeshRegressionModel is not fitted yet: call fit() or load() first")
-        return tex
-
-    @property
-    def image_size_(self) -> tuple[int, int]:
-        return self._texture().image_size_
-
-    @property
-    def channels_(self) -> int:
-        return self._texture().channels_
-
     @property
     def n_pairs_(self) -> int:
         return int(self.n_shape_pairs_)
-
-    @property
-    def weights_(self) -> np.ndarray:
-        return self._texture().weights_
-
-    @property
-    def bias_(self) -> np.ndarray:
-        return self._texture().bias_
-
-    def is_fitted(self) -> bool:
-        tex = getattr(self, "texture_", None)
-        return tex is not None and tex.is_fitted()
 
     @property
     def displacement_(self) -> np.ndarray:
@@ -349,15 +323,6 @@ class MeshRegressionModel:
         return moved, change.astype(np.float32), (moving - geometry.identity_map((h, w))).astype(np.float32)
 
     # ------------------------------------------------------------------ files
-    def save(self, path) -> None:
-        save_model(self, path)
-
-    @classmethod
-    def load(cls, path, backend: str = "numpy"):
-        from .registry import load_model
-
-        return load_model(path, backend=backend)
-
     def _extra_metadata(self) -> dict[str, str]:
         return {
             "format_version": "3",

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import geometry
-from ..core.modelfile import save_model
 from ..core.regression import MaskedRegression
 from ..errors import DataError, InvalidParameterError, ModelFileError, NotFittedError
+from .texture import TextureModel
 
 #: The name stored in model files (their ``method`` metadata) and given to ``train --method``.
 NAME = "shape-texture"
@@ -99,7 +99,7 @@ class LightingStats:
         return mean, std
 
 
-class ShapeTextureModel:
+class ShapeTextureModel(TextureModel):
     """A fixed expression warp plus a residual masked-regression texture change.
 
     Parameters
@@ -268,37 +268,10 @@ class ShapeTextureModel:
         return self.partial_fit(X, Y)
 
     # ------------------------------------------------------------------ learned attributes
-    def _texture(self) -> MaskedRegression:
-        tex = getattr(self, "texture_", None)
-        if tex is None or not tex.is_fitted():
-            raise NotFittedError("this ShapeTextureModel is not fitted yet: call fit() or load() first")
-        return tex
-
-    @property
-    def image_size_(self) -> tuple[int, int]:
-        return self._texture().image_size_
-
-    @property
-    def channels_(self) -> int:
-        return self._texture().channels_
-
     @property
     def n_pairs_(self) -> int:
         n = self._texture().n_pairs_
         return n // 2 if self.mirror else n
-
-    @property
-    def weights_(self) -> np.ndarray:
-        """Weight maps of the texture model (rf*rf, h, w, 3)."""
-        return self._texture().weights_
-
-    @property
-    def bias_(self) -> np.ndarray:
-        return self._texture().bias_
-
-    def is_fitted(self) -> bool:
-        tex = getattr(self, "texture_", None)
-        return tex is not None and tex.is_fitted()
 
     # ------------------------------------------------------------------ synthesis
     def edit(self, x: np.ndarray, intensity: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -333,15 +306,6 @@ class ShapeTextureModel:
         return out[0] if single else out
 
     # ------------------------------------------------------------------ files
-    def save(self, path) -> None:
-        save_model(self, path)
-
-    @classmethod
-    def load(cls, path, backend: str = "numpy"):
-        from .registry import load_model
-
-        return load_model(path, backend=backend)
-
     def _extra_metadata(self) -> dict[str, str]:
         """This method's fields in model files (see :func:`mr_core.core.modelfile.save_model`)."""
         meta = {

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from ..errors import FaceError, InvalidParameterError
 from ..face import (
     DEFAULT_TEMPLATE,
     MIN_EYE_DISTANCE,
-    AlignedFace,
     FaceDetector,
     align_face,
     default_detector,
@@ -59,17 +57,6 @@ class SynthesisResult:
     faces: list[FaceResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     name: str = ""
-
-
-def face_region(aligned: AlignedFace, shape) -> tuple[int, int, int, int]:
-    """The photo region (x0, y0, x1, y1) covered by an aligned face's crop, clipped to the photo."""
-    inv = cv2.invertAffineTransform(np.asarray(aligned.matrix, dtype=np.float64))
-    h, w = aligned.size
-    corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], dtype=np.float64) - 0.5
-    pts = corners @ inv[:, :2].T + inv[:, 2]
-    x0, y0 = np.floor(pts.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(pts.max(axis=0)).astype(int)
-    return max(int(x0), 0), max(int(y0), 0), min(int(x1), shape[1]), min(int(y1), shape[0])
 
 
 def check_model_template(model, template: str = DEFAULT_TEMPLATE) -> None:
@@ -207,7 +194,7 @@ def synthesize(
                 crop_out=c_out,
                 score=face.score,
                 eye_distance=face.eye_distance,
-                region=face_region(al, rgb.shape),
+                region=al.region,
             )
         )
     return SynthesisResult(image=out, alpha=alpha, faces=results, skipped=skipped, name=label)
