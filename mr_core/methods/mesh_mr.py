@@ -19,6 +19,12 @@ trained in closed form:
   them (teeth) disappears.  Elsewhere only the low frequencies of MR's change (cheek shading) are
   added.  The mouth's content is learned from the pairs whose target shows the inside of the mouth
   (lips apart by more than ``open_threshold`` of the mouth's width) when there are enough of them.
+* **The mouth's look.**  MR predicts the average of many mouths: a smooth, greyish band where teeth
+  should be, whose colour follows the skin's (on dark skin it came out grey-green).  Models learned
+  from open mouths therefore also store the mean colour of the training targets' mouth openings and
+  the fine detail (high-pass) of the *medoid* mouth, the training target whose opening is closest to
+  the average one, both in the reference frame (when at least ``MIN_OPEN_PAIRS`` targets are open).  At synthesis the predicted opening keeps MR's
+  brightness, takes the training mouths' hue, and gets that detail (teeth edges and gaps).
 
 Intensity ``a`` moves the points by ``a`` times the predicted motion (0 leaves the crop unchanged,
 1 is the model, 1.5 exaggerates); the new content fades in with ``min(a, 1)`` inside a mouth whose
@@ -43,6 +49,8 @@ from .texture import TextureModel
 NAME = "mesh-mr"
 #: Tensors of its model files beyond ``weights`` and ``bias`` (those of the appearance model).
 EXTRA_TENSORS = ("shape_mean", "shape_delta", "shape_weights", "reference_shape")
+#: Tensors of models whose metadata says ``mouth_model: true`` (learned from open mouths).
+MOUTH_TENSORS = ("mouth_colour", "mouth_detail")
 #: Edits need each face's landmarks (:func:`edit` computes them when they are not given).
 NEEDS_LANDMARKS = True
 
@@ -52,6 +60,13 @@ SHAPE_LAMS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 CV_FOLDS = 5
 #: Least number of open-mouth targets for the mouth's content to be learned from them alone.
 MIN_OPEN_PAIRS = 8
+#: Scale (Gaussian sigma, pixels of a 256-pixel crop) below which the medoid mouth's detail is kept.
+MOUTH_DETAIL_SIGMA = 2.0
+
+
+def extra_tensors(meta: dict) -> tuple[str, ...]:
+    """The tensors beyond ``weights`` and ``bias`` of a mesh-mr model file with metadata ``meta``."""
+    return EXTRA_TENSORS + (MOUTH_TENSORS if meta.get("mouth_model") == "true" else ())
 
 
 def _real(name: str, v, low: float = 0.0, strict: bool = False) -> float:
@@ -182,6 +197,10 @@ class MeshRegressionModel(TextureModel):
         self.texture_ = self._new_texture()
         self.n_shape_pairs_ = len(S) // (2 if self.mirror else 1)
         self._reference_raster = None
+        self._mouth_masks = None
+        self._mouth_sum, self._mouth_crops = np.zeros(3), []
+        self._learn_mouth = n_open >= MIN_OPEN_PAIRS
+        self.mouth_colour_ = self.mouth_detail_ = None
         return self
 
     def _choose_shape_lam(self, a, d, groups) -> float:
@@ -216,6 +235,65 @@ class MeshRegressionModel(TextureModel):
             )
         return self._reference_raster
 
+    def _mouth(self):
+        """The reference shape's mouth opening: (hard mask (h, w) bool, soft mask (h, w), bounding box)."""
+        if getattr(self, "_mouth_masks", None) is None:
+            import cv2
+
+            h, w = self._size
+            poly = np.round(self.reference_shape_[list(mesh.INNER_LIP)].astype(np.float64) * 16).astype(np.int32)
+            hard = np.zeros((h, w), dtype=np.uint8)
+            cv2.fillPoly(hard, [poly], 1, shift=4)
+            soft = np.zeros((h, w), dtype=np.float32)
+            cv2.fillPoly(soft, [poly], 1.0, lineType=cv2.LINE_AA, shift=4)
+            soft = cv2.GaussianBlur(soft, (0, 0), max(0.5, w / 256.0))
+            ys, xs = np.nonzero(soft > 1e-3)
+            if len(ys) == 0:  # a closed reference mouth: nothing to fill
+                box = (0, 0, 0, 0)
+            else:
+                pad = int(math.ceil(3 * MOUTH_DETAIL_SIGMA * w / 256.0))
+                box = (max(ys.min() - pad, 0), min(ys.max() + pad + 1, h), max(xs.min() - pad, 0), min(xs.max() + pad + 1, w))
+            self._mouth_masks = (hard.astype(bool), soft, box)
+        return self._mouth_masks
+
+    def _add_mouths(self, B: np.ndarray) -> None:
+        """Collect the shape-normalised targets' mouth openings (colour sums and crops of the box)."""
+        hard, _, (y0, y1, x0, x1) = self._mouth()
+        if not hard.any() or not len(B):
+            return
+        self._mouth_sum = self._mouth_sum + B[:, hard].mean(axis=1).sum(axis=0)
+        self._mouth_crops.extend(np.asarray(B[:, y0:y1, x0:x1], dtype=np.float16))
+
+    def _mouth_model(self):
+        """(mouth_colour_ (3,), mouth_detail_ (h, w, 3)) or (None, None) for a model without them."""
+        crops = getattr(self, "_mouth_crops", None)
+        if getattr(self, "mouth_colour_", None) is None and crops:
+            import cv2
+
+            h, w = self._size
+            hard, soft, (y0, y1, x0, x1) = self._mouth()
+            C = np.asarray(crops, dtype=np.float32)
+            inner = hard[y0:y1, x0:x1]
+            mean = C.mean(axis=0)
+            medoid = C[int(np.argmin(((C[:, inner] - mean[inner]) ** 2).sum(axis=(1, 2))))]
+            detail = medoid - cv2.GaussianBlur(medoid, (0, 0), MOUTH_DETAIL_SIGMA * w / 256.0)
+            full = np.zeros((h, w, 3), dtype=np.float32)
+            full[y0:y1, x0:x1] = detail * soft[y0:y1, x0:x1, None]
+            self.mouth_colour_ = (self._mouth_sum / len(C)).astype(np.float32)
+            self.mouth_detail_ = full
+            self._mouth_crops = []
+        return getattr(self, "mouth_colour_", None), getattr(self, "mouth_detail_", None)
+
+    def _dress_mouth(self, pred: np.ndarray) -> np.ndarray:
+        """MR's prediction in the reference frame with the mouth's hue and detail (see the module)."""
+        colour, detail = self._mouth_model()
+        if colour is None:
+            return pred
+        hard, soft, _ = self._mouth()
+        mean = pred[hard].mean(axis=0)
+        hue = colour / max(float(colour.mean()), 1e-6) * float(mean.mean())
+        return pred + soft[..., None] * (hue - mean).astype(np.float32) + detail
+
     def normalise(self, x: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """A crop (h, w, c) warped from its own landmarks (478, 2) to the reference shape."""
         index, bary = self._reference()
@@ -235,13 +313,15 @@ class MeshRegressionModel(TextureModel):
             raise DataError(f"X and Y must be RGB crops of {h}x{w}, got shapes {X.shape} and {Y.shape}")
         S = _check_landmarks(source_landmarks, "source_landmarks", len(X))
         T = _check_landmarks(target_landmarks, "target_landmarks", len(X))
+        opened = mesh.mouth_opening(T) > self.open_threshold
         if self.open_only_:
-            keep = mesh.mouth_opening(T) > self.open_threshold
-            X, Y, S, T = X[keep], Y[keep], S[keep], T[keep]
+            X, Y, S, T, opened = X[opened], Y[opened], S[opened], T[opened], opened[opened]
             if not len(X):
                 return self
         A = np.stack([self.normalise(x, s) for x, s in zip(X, S, strict=True)])
         B = np.stack([self.normalise(y, t) for y, t in zip(Y, T, strict=True)])
+        if getattr(self, "_learn_mouth", False):
+            self._add_mouths(B[opened])
         if self.mirror:
             A = np.concatenate([A, A[:, :, ::-1]])
             B = np.concatenate([B, B[:, :, ::-1]])
@@ -305,7 +385,7 @@ class MeshRegressionModel(TextureModel):
         moving = geometry.piecewise_affine_map(index, bary, tri, L - 0.5, (h, w))
         to_ref = geometry.piecewise_affine_map(index, bary, tri, self.reference_shape_.astype(np.float64) - 0.5, (h, w))
         moved = geometry.warp_image(x, moving)
-        pred = np.asarray(tex.predict(self.normalise(x, L)[None])[0], dtype=np.float32)
+        pred = self._dress_mouth(np.asarray(tex.predict(self.normalise(x, L)[None])[0], dtype=np.float32))
         content = geometry.warp_image(pred, to_ref, "linear")
         diff = content - moved
         # the mouth's opening (inner lips) of the edited shape, 1 px wider for the lips' inner edges
@@ -331,15 +411,21 @@ class MeshRegressionModel(TextureModel):
             "open_only": "true" if self.open_only_ else "false",
             "mirror": "true" if self.mirror else "false",
             "n_shape_pairs": str(int(self.n_shape_pairs_)),
+            "mouth_model": "true" if self._mouth_model()[0] is not None else "false",
         }
 
     def _extra_tensors(self) -> dict[str, np.ndarray]:
-        return {
+        out = {
             "shape_mean": np.ascontiguousarray(self.shape_mean_, dtype=np.float32),
             "shape_delta": np.ascontiguousarray(self.shape_delta_, dtype=np.float32),
             "shape_weights": np.ascontiguousarray(self.shape_weights_, dtype=np.float32),
             "reference_shape": np.ascontiguousarray(self.reference_shape_, dtype=np.float32),
         }
+        colour, detail = self._mouth_model()
+        if colour is not None:
+            out["mouth_colour"] = np.ascontiguousarray(colour, dtype=np.float32)
+            out["mouth_detail"] = np.ascontiguousarray(detail, dtype=np.float32)
+        return out
 
     def __repr__(self) -> str:
         return (
@@ -371,6 +457,8 @@ def validate_metadata(path: Path, meta: dict) -> None:
         ) from None
     if not (math.isfinite(lam) and lam > 0 and math.isfinite(thr) and thr >= 0 and n >= 2):
         raise ModelFileError(f"{path}: mesh-mr metadata out of range (shape_lam > 0, open_threshold >= 0, n_shape_pairs >= 2)")
+    if meta.get("mouth_model", "false") not in ("true", "false"):
+        raise ModelFileError(f"{path}: metadata mouth_model must be true or false")
     for key in ("open_only", "mirror"):
         if meta[key] not in ("true", "false"):
             raise ModelFileError(f"{path}: metadata {key} must be true or false")
@@ -407,6 +495,14 @@ def from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> 
     model.shape_mean_, model.shape_delta_ = tensors["shape_mean"], tensors["shape_delta"]
     model.shape_weights_, model.reference_shape_ = tensors["shape_weights"], tensors["reference_shape"]
     model._reference_raster = None
+    model._mouth_masks = None
+    model.mouth_colour_ = model.mouth_detail_ = None
+    if meta.get("mouth_model") == "true":
+        colour, detail = tensors["mouth_colour"], tensors["mouth_detail"]
+        for name, t, shape in (("mouth_colour", colour, (3,)), ("mouth_detail", detail, (h, w, 3))):
+            if t.shape != shape or t.dtype != np.float32 or not np.isfinite(t).all():
+                raise ModelFileError(f"{path}: the {name} tensor must be finite float32 of shape {shape}")
+        model.mouth_colour_, model.mouth_detail_ = colour, detail
     texture = model._new_texture()
     texture._set_solution(tensors["weights"], tensors["bias"], int(meta["n_pairs"]))
     model.texture_ = texture

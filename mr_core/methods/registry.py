@@ -3,7 +3,8 @@
 A method is a module with:
 
 * ``NAME``: the name stored in model files (their ``method`` metadata);
-* ``EXTRA_TENSORS``: names of its model files' tensors beyond ``weights`` and ``bias``;
+* ``EXTRA_TENSORS``: names of its model files' tensors beyond ``weights`` and ``bias`` (or, when they
+  depend on the file's metadata, a function ``extra_tensors(meta)`` returning them);
 * ``validate_metadata(path, meta)``: checks its own metadata fields (raises :class:`ModelFileError`);
 * ``from_file(path, meta, tensors, backend)``: the fitted model of a validated file;
 * ``edit(model, x, intensity)``: float crops (n, h, w, 3) in [0, 1] -> ``(edited, change, motion)``
@@ -87,7 +88,10 @@ def check_metadata(path: Path, meta: dict) -> None:
 
 
 def _extra_tensors(meta: dict) -> tuple[str, ...]:
-    return tuple(get_method(meta["method"]).EXTRA_TENSORS)
+    module = get_method(meta["method"])
+    if hasattr(module, "extra_tensors"):  # tensors that depend on the file's metadata
+        return tuple(module.extra_tensors(meta))
+    return tuple(module.EXTRA_TENSORS)
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:

@@ -100,6 +100,9 @@ def test_model_file_round_trip_and_metadata(trained, tmp_path):
     meta = read_metadata(trained["smile"])
     assert meta["method"] == "mesh-mr" and meta["format_version"] == "3" and float(meta["shape_lam"]) > 0
     assert model.image_size_ == (256, 256) and model.n_pairs_ == 30
+    # the smile learned the look of open mouths (their hue and the medoid's detail); neutral has none
+    assert meta["mouth_model"] == "true" and read_metadata(trained["neutral"])["mouth_model"] == "false"
+    assert model.mouth_colour_.shape == (3,) and np.abs(model.mouth_detail_).max() > 0.05
     copy = tmp_path / "copy.safetensors"
     model.save(copy)
     photo = read_image(trained["smile"].parent / "neutral" / sorted(
@@ -115,6 +118,22 @@ def test_model_file_round_trip_and_metadata(trained, tmp_path):
     save_file(tensors, copy, metadata=meta)
     with pytest.raises(ModelFileError, match="shape_weights tensor must be finite float32"):
         load_model(copy)
+    # a file that says it has a mouth model must hold its tensors
+    tensors = load_file(trained["smile"])
+    del tensors["mouth_detail"]
+    save_file(tensors, copy, metadata=meta)
+    with pytest.raises(ModelFileError, match="expected tensors .*mouth_detail"):
+        load_model(copy)
+    # files written before the mouth model (no mouth_model field) still load, and edit without it
+    tensors = load_file(trained["smile"])
+    for name in ("mouth_colour", "mouth_detail"):
+        del tensors[name]
+    old = {k: v for k, v in meta.items() if k != "mouth_model"}
+    save_file(tensors, copy, metadata=old)
+    plain = load_model(copy)
+    assert plain.mouth_colour_ is None
+    c = synthesize(photo, plain, 1.0).image
+    assert c.shape == a.shape and not np.array_equal(c, a)
 
 
 def test_smile_opens_the_mouth_of_a_held_out_face_and_keeps_the_rest(trained, london):

@@ -101,3 +101,32 @@ def test_train_align_names_photos_without_a_face_and_goes_on(london, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "blank.png" in proc.stderr and "no face" in proc.stderr and "Traceback" not in proc.stderr
     assert "on 3 pairs" in proc.stdout
+
+
+@pytest.mark.parametrize("photo", ["f_african.jpg", "m_african.jpg"])
+def test_shipped_smile_shows_white_teeth_with_detail_on_dark_skin(photo):
+    """The smile's opened mouth is not a dim, flat band: its brightest quarter is near white and it has
+    the texture of teeth (edges and gaps), on faces outside the training set with dark skin."""
+    import cv2
+    from conftest import LONDON
+
+    from mr_core.face import mesh
+    from mr_core.face.landmarks import Landmarker
+
+    path = LONDON.parent / "wild" / "composite" / photo
+    if not path.is_file():
+        pytest.skip("the wild photos are not here (../shared/data/wild)")
+    rgb = read_image(path).rgb
+    out = synthesize(rgb, load_model(shipped_models()["smile"]), 1.0).image
+    with Landmarker() as lm:
+        pts = lm.analyze(out).landmarks
+    inner = np.zeros(out.shape[:2], np.uint8)
+    cv2.fillPoly(inner, [np.round(pts[list(mesh.INNER_LIP)]).astype(np.int32)], 1)
+    inner = cv2.erode(inner, np.ones((3, 3), np.uint8)).astype(bool)
+    px = out[inner].astype(np.float64)
+    luma = px.mean(axis=1)
+    bright = px[luma >= np.percentile(luma, 75)].mean(axis=0)
+    assert inner.sum() > 200  # the mouth is open
+    assert bright.mean() > 185, bright  # white teeth (a grey band was about 165)
+    assert luma.std() > 38, luma.std()  # teeth edges and gaps (a smooth band was about 31)
+    assert abs(bright[0] - bright[1]) < 10 and bright[2] > bright[1] - 20  # no colour cast
