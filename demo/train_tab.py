@@ -59,13 +59,14 @@ INTRO = f"""\
 ### Teach a new expression
 Upload photos of the same people twice: **before** (e.g. neutral) and **after** (the new expression),
 paired by file name (`anna.jpg` in both sets). Give the expression a name and press **Train**: every
-face is found and aligned, a *shape + texture* model learns the average motion of 478 face landmarks and
-the change of colour, in closed form. The new expression then appears in the **Expression** menu above.
+face is found and aligned, and a *mesh + MR* model is trained in closed form: a linear shape model that
+predicts where each face's own 478 landmarks go, and a masked regression for what appears in an opened
+mouth. The new expression then appears in the **Expression** menu above.
 
-What a few pairs can teach: the *motion* (where mouth corners, cheeks and brows go) is an average over
-landmarks and is stable from few pairs — on the London smiles the motion learned from 8 pairs correlates
-0.89 with the one learned from 90 (0.98 from 30 pairs). The *texture* (teeth, creases, shading) needs
-many different faces: from a few pairs, or many photos of one person, it learns that person's skin and
+What a few pairs can teach: the *motion* (where mouth corners, lips, cheeks and brows go) is stable from
+few pairs — on held-out London faces the smile's landmark motion predicted after 8 pairs correlates 0.85
+with the one predicted after 80 (0.98 after 30). The *texture* (teeth, creases, shading) needs many
+different faces: from a few pairs, or many photos of one person, it learns that person's skin and
 lighting, so keep the intensity moderate on other faces.
 
 {LIMITS}"""

@@ -35,9 +35,10 @@ def add_parser(subparsers) -> None:
         "synthesize",
         help="change the expression of every face in photos and videos (detect, align, predict, paste back)",
         description="Detect and align every face in each photo, apply an expression model to the aligned "
-        "crop at intensity A (plain MR: output = x + A * (MR(x) - x); shape + texture: A times the learned "
-        "motion, applied to the photo itself, plus A times the change of colour) and put the result back "
-        "into the photo. "
+        "crop at intensity A and put the result back into the photo (mesh + MR, the shipped models: each "
+        "face's landmarks move by A times their predicted motion, the photo itself is warped with them, and "
+        "new content such as teeth fades in up to A = 1; plain MR: output = x + A * (MR(x) - x); shape + "
+        "texture: A times the learned motion plus A times the change of colour). "
         "Each output keeps its input's file name in OUTDIR; no existing file is ever overwritten (a taken "
         "name becomes '<name> (1).png', and so on). Videos ("
         + " ".join(VIDEO_SUFFIXES)
