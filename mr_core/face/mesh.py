@@ -100,3 +100,15 @@ def face_outline() -> tuple[int, ...]:
             return tuple(ring)
         ring.append(step)
         prev, cur = cur, step
+
+
+def distance_to_outline(landmarks) -> np.ndarray:
+    """Each point's distance (478,) to the face outline (the closed polyline of :func:`face_outline`)
+    of the same face's landmarks (478, 2)."""
+    L = np.asarray(landmarks, dtype=np.float64)
+    ring = L[list(face_outline())]
+    a, b = ring, np.roll(ring, -1, axis=0)
+    ab = b - a
+    t = np.clip(((L[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
+    nearest = a + t[..., None] * ab
+    return np.linalg.norm(L[:, None] - nearest, axis=-1).min(axis=1)

@@ -60,6 +60,9 @@ SHAPE_LAMS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 CV_FOLDS = 5
 #: Least number of open-mouth targets for the mouth's content to be learned from them alone.
 MIN_OPEN_PAIRS = 8
+#: Width of the band inside the face outline over which the predicted motion fades out (fraction of
+#: the face's width).
+OUTLINE_TAPER = 0.12
 #: Scale (Gaussian sigma, pixels of a 256-pixel crop) below which the medoid mouth's detail is kept.
 MOUTH_DETAIL_SIGMA = 2.0
 
@@ -166,7 +169,9 @@ class MeshRegressionModel(TextureModel):
         M[..., 0] = self._size[1] - M[..., 0]
         return M
 
-    def fit_shape(self, source_landmarks, target_landmarks, image_size: tuple[int, int]) -> MeshRegressionModel:
+    def fit_shape(
+        self, source_landmarks, target_landmarks, image_size: tuple[int, int]
+    ) -> MeshRegressionModel:
         """Learn the shape model and the reference shape from the training pairs' landmarks."""
         self._check_params()
         S = _check_landmarks(source_landmarks, "source_landmarks")
@@ -196,7 +201,7 @@ class MeshRegressionModel(TextureModel):
         self.open_only_ = bool(n_open >= MIN_OPEN_PAIRS and mesh.mouth_opening(ref) > self.open_threshold)
         self.texture_ = self._new_texture()
         self.n_shape_pairs_ = len(S) // (2 if self.mirror else 1)
-        self._reference_raster = None
+        self._reference_raster = self._facing = None
         self._mouth_masks = None
         self._mouth_sum, self._mouth_crops = np.zeros(3), []
         self._learn_mouth = n_open >= MIN_OPEN_PAIRS
@@ -241,7 +246,9 @@ class MeshRegressionModel(TextureModel):
             import cv2
 
             h, w = self._size
-            poly = np.round(self.reference_shape_[list(mesh.INNER_LIP)].astype(np.float64) * 16).astype(np.int32)
+            poly = np.round(self.reference_shape_[list(mesh.INNER_LIP)].astype(np.float64) * 16).astype(
+                np.int32
+            )
             hard = np.zeros((h, w), dtype=np.uint8)
             cv2.fillPoly(hard, [poly], 1, shift=4)
             soft = np.zeros((h, w), dtype=np.float32)
@@ -252,7 +259,12 @@ class MeshRegressionModel(TextureModel):
                 box = (0, 0, 0, 0)
             else:
                 pad = int(math.ceil(3 * MOUTH_DETAIL_SIGMA * w / 256.0))
-                box = (max(ys.min() - pad, 0), min(ys.max() + pad + 1, h), max(xs.min() - pad, 0), min(xs.max() + pad + 1, w))
+                box = (
+                    max(ys.min() - pad, 0),
+                    min(ys.max() + pad + 1, h),
+                    max(xs.min() - pad, 0),
+                    min(xs.max() + pad + 1, w),
+                )
             self._mouth_masks = (hard.astype(bool), soft, box)
         return self._mouth_masks
 
@@ -293,6 +305,17 @@ class MeshRegressionModel(TextureModel):
         mean = pred[hard].mean(axis=0)
         hue = colour / max(float(colour.mean()), 1e-6) * float(mean.mean())
         return pred + soft[..., None] * (hue - mean).astype(np.float32) + detail
+
+    def _front_last(self, points: np.ndarray) -> np.ndarray:
+        """The mesh's triangles, those turned over at ``points`` (facing unlike the reference shape's)
+        first, so that where the mesh folds (at the face's outline, where lips press together) the
+        triangles that face the camera cover the pixels, as a renderer culls back faces: a fold then
+        resolves the same way for every pixel instead of in jagged blocks."""
+        tri = mesh.triangles()
+        if getattr(self, "_facing", None) is None:
+            self._facing = np.sign(_signed_areas(self.reference_shape_.astype(np.float64), tri))
+        back = _signed_areas(np.asarray(points, dtype=np.float64), tri) * self._facing < 0
+        return np.concatenate([tri[back], tri[~back]])
 
     def normalise(self, x: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """A crop (h, w, c) warped from its own landmarks (478, 2) to the reference shape."""
@@ -357,10 +380,19 @@ class MeshRegressionModel(TextureModel):
 
     # ------------------------------------------------------------------ synthesis
     def predict_landmarks(self, landmarks, intensity: float = 1.0) -> np.ndarray:
-        """The face's edited landmarks (478, 2): its own plus ``intensity`` times the predicted motion."""
+        """The face's edited landmarks (478, 2): its own plus ``intensity`` times the predicted motion,
+        which fades out towards the (pinned) face outline over :data:`OUTLINE_TAPER` of the face's width.
+
+        Without the taper, points beside the outline can move right up to it or past it (a chin rising
+        as the mouth closes): the skin between them and the outline is then crushed into a hard edge,
+        or the mesh folds, along the jaw."""
         self._texture()
         L = _check_landmarks(np.asarray(landmarks)[None], "landmarks")
-        return (L + np.float32(intensity) * self._delta(L))[0]
+        outline = L[0, list(mesh.face_outline())]
+        band = OUTLINE_TAPER * float(np.ptp(outline[:, 0]))
+        taper = np.clip(mesh.distance_to_outline(L[0]) / max(band, 1e-9), 0.0, 1.0)
+        taper = taper * taper * (3.0 - 2.0 * taper)  # smoothstep
+        return L[0] + np.float32(intensity) * taper[:, None] * self._delta(L)[0]
 
     def edit(self, x: np.ndarray, landmarks, intensity: float = 1.0):
         """One float crop (h, w, 3) in [0, 1] and its landmarks -> (moved, change, displacement).
@@ -376,14 +408,18 @@ class MeshRegressionModel(TextureModel):
         x = np.asarray(x, dtype=np.float32)
         if x.shape != (h, w, 3):
             got = "x".join(str(v) for v in x.shape)
-            raise DataError(f"the crop is {got} but the model expects {h}x{w}x3 (aligned RGB crops of its size)")
+            raise DataError(
+                f"the crop is {got} but the model expects {h}x{w}x3 (aligned RGB crops of its size)"
+            )
         a = float(intensity)
         L = np.asarray(landmarks, dtype=np.float64)
         La = self.predict_landmarks(L, a)
-        tri = mesh.triangles()
+        tri = self._front_last(La)
         index, bary = geometry.rasterize_triangles(La - 0.5, tri, (h, w), step=2)
         moving = geometry.piecewise_affine_map(index, bary, tri, L - 0.5, (h, w))
-        to_ref = geometry.piecewise_affine_map(index, bary, tri, self.reference_shape_.astype(np.float64) - 0.5, (h, w))
+        to_ref = geometry.piecewise_affine_map(
+            index, bary, tri, self.reference_shape_.astype(np.float64) - 0.5, (h, w)
+        )
         moved = geometry.warp_image(x, moving)
         pred = self._dress_mouth(np.asarray(tex.predict(self.normalise(x, L)[None])[0], dtype=np.float32))
         content = geometry.warp_image(pred, to_ref, "linear")
@@ -434,6 +470,12 @@ class MeshRegressionModel(TextureModel):
         )
 
 
+def _signed_areas(points: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """Twice the signed area of each triangle (t,) of ``points`` (k, 2)."""
+    a, b, c = points[tri[:, 0]], points[tri[:, 1]], points[tri[:, 2]]
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+
 def _ridge(a: np.ndarray, d: np.ndarray, lam: float):
     """Ridge regression of ``d`` on ``a`` (rows are samples) in its dual form: (mean_a, mean_d, W)."""
     ma, md = a.mean(axis=0), d.mean(axis=0)
@@ -456,7 +498,9 @@ def validate_metadata(path: Path, meta: dict) -> None:
             f"{path}: mesh-mr metadata shape_lam, open_threshold and n_shape_pairs must be numbers"
         ) from None
     if not (math.isfinite(lam) and lam > 0 and math.isfinite(thr) and thr >= 0 and n >= 2):
-        raise ModelFileError(f"{path}: mesh-mr metadata out of range (shape_lam > 0, open_threshold >= 0, n_shape_pairs >= 2)")
+        raise ModelFileError(
+            f"{path}: mesh-mr metadata out of range (shape_lam > 0, open_threshold >= 0, n_shape_pairs >= 2)"
+        )
     if meta.get("mouth_model", "false") not in ("true", "false"):
         raise ModelFileError(f"{path}: metadata mouth_model must be true or false")
     for key in ("open_only", "mirror"):
@@ -470,7 +514,12 @@ def from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> 
     if meta["scaling"] != "unit" or int(meta["channels"]) != 3 or not meta["template"]:
         raise ModelFileError(f"{path}: a mesh-mr model must be RGB, /255-scaled and name its template")
     k2 = mesh.N_POINTS * 2
-    want = {"shape_mean": (k2,), "shape_delta": (k2,), "shape_weights": (k2, k2), "reference_shape": (mesh.N_POINTS, 2)}
+    want = {
+        "shape_mean": (k2,),
+        "shape_delta": (k2,),
+        "shape_weights": (k2, k2),
+        "reference_shape": (mesh.N_POINTS, 2),
+    }
     for name, shape in want.items():
         t = tensors[name]
         if t.shape != shape or t.dtype != np.float32 or not np.isfinite(t).all():
@@ -494,7 +543,7 @@ def from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> 
     model.n_shape_pairs_ = int(meta["n_shape_pairs"])
     model.shape_mean_, model.shape_delta_ = tensors["shape_mean"], tensors["shape_delta"]
     model.shape_weights_, model.reference_shape_ = tensors["shape_weights"], tensors["reference_shape"]
-    model._reference_raster = None
+    model._reference_raster = model._facing = None
     model._mouth_masks = None
     model.mouth_colour_ = model.mouth_detail_ = None
     if meta.get("mouth_model") == "true":
