@@ -22,7 +22,7 @@ from mr_core.errors import MRError
 from mr_core.face import default_detector
 from mr_core.synthesis import MAX_INTENSITY
 
-from .components import crops_output, photo_input, photo_output
+from .components import checked_radio, checked_slider, crops_output, photo_input, photo_output, user_error
 from .engine import ModelCatalog, backend_choices, live_frame, synthesize_photo
 from .examples import example_photos
 from .limits import MAX_FILE_SIZE, BodyLimit
@@ -103,7 +103,7 @@ def _speak(fn):
         except gr.Error:
             raise
         except MRError as exc:
-            raise gr.Error(_sentence(_with_hint(str(exc))), print_exception=False) from None
+            raise user_error(_sentence(_with_hint(str(exc)))) from None
         except MemoryError:
             log.exception("out of memory in %s", fn.__name__)
             raise gr.Error(
@@ -225,7 +225,8 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                 elem_id="expression",
                 scale=3,
             )
-            intensity = gr.Slider(
+            intensity = checked_slider(
+                "intensity",
                 0.0,
                 MAX_INTENSITY,
                 value=1.0,
@@ -235,7 +236,8 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                 elem_id="intensity",
                 scale=2,
             )
-            backend = gr.Radio(
+            backend = checked_radio(
+                "backend",
                 choices=backends,
                 value="numpy",
                 label="Compute backend",
