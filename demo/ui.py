@@ -23,7 +23,7 @@ from mr_core.face import default_detector
 from mr_core.synthesis import MAX_INTENSITY
 
 from .components import checked_radio, checked_slider, crops_output, photo_input, photo_output, user_error
-from .engine import ModelCatalog, backend_choices, live_frame, synthesize_photo
+from .engine import ModelCatalog, backend_choices, live_frame, load_photo, synthesize_photo
 from .examples import example_photos
 from .limits import MAX_FILE_SIZE, BodyLimit
 from .train_tab import mount_train_tab, session_catalog
@@ -125,6 +125,7 @@ def _speak(fn):
 HINTS = {
     "no face found": "use a photo with a clear, front-facing face",
     "no face large enough to edit": "use a photo in which the face is larger",
+    "not an image (or an unsupported format)": "upload a JPEG, PNG, WebP or BMP photo",
 }
 
 
@@ -172,6 +173,23 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
         cat, expression = session_catalog(catalog, user, expression, model_file)
         res = synthesize_photo(cat, photo, expression, intensity, backend or "numpy", detector=detector)
         return res.image, res.crops, res.status
+
+    def check_upload(photo):
+        """Read an uploaded photo at once: one that cannot be used is cleared, and the status line says
+        why (before Synthesize is pressed, instead of a broken-image frame)."""
+        if photo is None:
+            return gr.update(), gr.update()
+        try:
+            load_photo(photo)
+        except MRError as exc:
+            message = _sentence(_with_hint(str(exc)))
+            gr.Warning(message)
+            return None, message
+        except MemoryError:
+            message = "The server ran out of memory for this photo; please try a smaller one."
+            gr.Warning(message)
+            return None, message
+        return gr.update(), ""
 
     def live(frame, expression, intensity, backend="numpy", user=None):
         try:
@@ -324,6 +342,15 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
             "the face before/after at the photo's resolution, status sentence).",
             concurrency_limit=CONCURRENCY_LIMIT,
             concurrency_id="photo",
+        )
+        photo.upload(
+            check_upload,
+            inputs=[photo],
+            outputs=[photo, status],
+            api_visibility="private",
+            concurrency_limit=CONCURRENCY_LIMIT,
+            concurrency_id="photo",
+            show_progress="hidden",
         )
         live_in.stream(
             live,

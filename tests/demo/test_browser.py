@@ -127,3 +127,34 @@ def test_error_clears_the_previous_status(browser, url, tmp_path):
         assert "changed to" not in status.inner_text()
     finally:
         page.close()
+
+
+def test_a_file_that_is_not_a_photo_is_refused_when_uploaded(browser, url, tmp_path):
+    """A text file given as the photo is refused as soon as it is uploaded: the status line says why,
+    and the photo input is cleared (no broken-image frame waiting for Synthesize)."""
+    from demo.examples import grace_hopper_path
+
+    photo = grace_hopper_path()
+    if photo is None:
+        pytest.skip("matplotlib's sample portrait is not installed")
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("this is not a photo\n")
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    try:
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        page.wait_for_selector("#photo", timeout=60_000)
+        status = page.locator("#status")
+        page.locator("#photo input[type=file]").set_input_files(str(fake))
+        status.get_by_text(
+            "notes.jpg: not an image (or an unsupported format); upload a JPEG, PNG, WebP or BMP photo.",
+            exact=False,
+        ).wait_for(timeout=30_000)
+        page.locator("#photo img").wait_for(state="detached", timeout=30_000)
+        # a photo uploaded next is taken as usual, and the warning gives way to the result
+        page.locator("#photo input[type=file]").set_input_files(str(photo))
+        page.wait_for_selector("#photo img", timeout=30_000)
+        page.locator("#run").click()
+        status.get_by_text("changed to smiling", exact=False).wait_for(timeout=60_000)
+        assert "not an image" not in status.inner_text()
+    finally:
+        page.close()
