@@ -92,6 +92,26 @@ CSS = """
 #status { min-height: 2.5em; }
 """
 
+#: Gradio's API page always offers an "MCP" tab, and asks the server for its MCP tools when it opens
+#: (``/gradio_api/mcp/schema``).  This app serves no MCP (that needs ``gradio[mcp]``, whose pins
+#: conflict with this project's), so the page is answered "not served" without a request (no 404 in
+#: the browser's log) and the tab is hidden; the Python, JavaScript, CLI and cURL tabs are unchanged.
+HEAD = r"""
+<style>li.snippet:has(img[src*="/mcp-"]) { display: none !important; }</style>
+<script>
+(() => {
+  const fetchFromServer = window.fetch.bind(window);
+  window.fetch = (input, init) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input && input.url;
+    if (url && /\/gradio_api\/mcp\/schema\/?$/.test(url.split("?")[0])) {
+      return Promise.resolve(new Response("[]", { status: 404, statusText: "no MCP server in this app" }));
+    }
+    return fetchFromServer(input, init);
+  };
+})();
+</script>
+"""
+
 
 def _speak(fn):
     """Turn library errors into one-sentence ``gr.Error``s; log anything unexpected."""
@@ -153,6 +173,7 @@ def launch_options() -> dict:
     return {
         "max_file_size": MAX_FILE_SIZE,
         "css": CSS,
+        "head": HEAD,
         "footer_links": ["api"],
         "app_kwargs": {"middleware": [Middleware(BodyLimit)]},
     }

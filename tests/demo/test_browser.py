@@ -158,3 +158,32 @@ def test_a_file_that_is_not_a_photo_is_refused_when_uploaded(browser, url, tmp_p
         assert "not an image" not in status.inner_text()
     finally:
         page.close()
+
+
+def test_api_page_offers_no_mcp_and_asks_for_none(browser, url):
+    """This app serves no MCP: the API page shows no MCP tab and makes no request for MCP tools (which
+    would fail with 404 and an error in the browser's console); the other tabs are there."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    failed: list[str] = []
+    mcp_requests: list[str] = []
+    console_errors: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("request", lambda r: mcp_requests.append(r.url) if "/gradio_api/mcp" in r.url else None)
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    try:
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        page.wait_for_selector("#photo", timeout=60_000)
+        page.get_by_text("Use via API", exact=False).first.click()
+        page.get_by_text("API documentation", exact=False).first.wait_for(timeout=30_000)
+        tabs = page.locator("li.snippet")
+        tabs.filter(has_text="Python").first.wait_for(timeout=30_000)
+        page.get_by_text("/synthesize", exact=True).first.wait_for(timeout=30_000)  # the docs are in
+        # The page asks for the MCP tools as it opens; one more round trip to the server lets that
+        # request, had there been one, be answered before the counts are read.
+        assert page.evaluate("() => fetch('gradio_api/info').then(r => r.ok)")
+        shown = [tabs.nth(i).inner_text().strip() for i in range(tabs.count()) if tabs.nth(i).is_visible()]
+        assert shown[:2] == ["Python", "JavaScript"] and "MCP" not in shown, shown
+        assert page.locator("li.snippet.current-lang").inner_text().strip() == "Python"
+        assert not mcp_requests and not failed and not console_errors, (mcp_requests, failed, console_errors)
+    finally:
+        page.close()
