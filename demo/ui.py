@@ -113,32 +113,43 @@ HEAD = r"""
 """
 
 
-def _speak(fn):
-    """Turn library errors into one-sentence ``gr.Error``s; log anything unexpected."""
+def _speaker(what: str, smaller: str, other: str):
+    """A decorator turning library errors into one-sentence ``gr.Error``s and logging anything
+    unexpected; its sentences name what the request works on (``what``, e.g. "this clip") and what
+    to try instead (``smaller`` after running out of memory, ``other`` after an unexpected error)."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except MRError as exc:
-            raise user_error(_sentence(_with_hint(str(exc)))) from None
-        except MemoryError:
-            log.exception("out of memory in %s", fn.__name__)
-            raise gr.Error(
-                "The server ran out of memory for this photo; please try a smaller one.",
-                print_exception=False,
-            ) from None
-        except Exception:
-            log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(
-                "Something went wrong while processing this photo (the error was logged on the server); "
-                "please try another photo.",
-                print_exception=False,
-            ) from None
+    def speak(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except MRError as exc:
+                raise user_error(_sentence(_with_hint(str(exc)))) from None
+            except MemoryError:
+                log.exception("out of memory in %s", fn.__name__)
+                raise gr.Error(
+                    f"The server ran out of memory for {what}; please try {smaller}.",
+                    print_exception=False,
+                ) from None
+            except Exception:
+                log.exception("unexpected error in %s", fn.__name__)
+                raise gr.Error(
+                    f"Something went wrong while processing {what} (the error was logged on the server); "
+                    f"please try {other}.",
+                    print_exception=False,
+                ) from None
 
-    return wrapper
+        return wrapper
+
+    return speak
+
+
+_speak = _speaker("this photo", "a smaller one", "another photo")
+_speak_clip = _speaker("this clip", "a shorter or smaller clip", "another clip")
+_speak_training = _speaker("these photos", "fewer or smaller photos", "other photos")
+_speak_model = _speaker("this model", "another expression", "another expression")
 
 
 #: What to do about a library message that ends like the key (the library says only what is wrong).
@@ -228,7 +239,7 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
             log.exception("live frame failed")
         return frame
 
-    @_speak
+    @_speak_model
     def explain(expression):
         if expression not in catalog.entries:
             return None, NO_MODELS.format(folder=catalog.models_dir) if not names else ""
@@ -330,8 +341,10 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                         sources=["webcam"], streaming=True, type="numpy", label="Webcam", elem_id="live-in"
                     )
                     live_out = gr.Image(label="With the expression", elem_id="live-out", interactive=False)
-            connect_video = mount_video_tab(catalog, expression, intensity, detector=detector, speak=_speak)
-            user_models, model_file = mount_train_tab(catalog, [expression], _speak)
+            connect_video = mount_video_tab(
+                catalog, expression, intensity, detector=detector, speak=_speak_clip
+            )
+            user_models, model_file = mount_train_tab(catalog, [expression], _speak_training)
             connect_video(user_models)
             with gr.Tab("How it works", id="how-tab"):
                 gr.Markdown(HOW_IT_WORKS)
@@ -344,12 +357,12 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                 )
                 model_info = gr.Markdown(elem_id="model-info")
 
-        # The status line is cleared in the page first, so that an error never sits under the
-        # previous photo's success sentence (gr.Error cannot update outputs).
+        # The result, the crops and the status line are cleared in the page first, so that an error
+        # never sits under the previous photo's result (gr.Error cannot update outputs).
         run.click(
             None,
-            js="() => ''",
-            outputs=[status],
+            js="() => [null, null, '']",
+            outputs=[result, crops, status],
             api_visibility="private",
             queue=False,
             show_progress="hidden",

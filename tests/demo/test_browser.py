@@ -94,8 +94,8 @@ def test_upload_pick_expression_and_synthesize(browser, url, tmp_path):
 
 
 def test_error_clears_the_previous_status(browser, url, tmp_path):
-    """After a success, a photo without a face shows the error with what to do, and the status line no
-    longer shows the previous photo's success sentence."""
+    """After a success, a photo without a face shows the error with what to do, and neither the status
+    line nor the result and crops show the previous photo's any more."""
     import numpy as np
     from PIL import Image
 
@@ -125,6 +125,8 @@ def test_error_clears_the_previous_status(browser, url, tmp_path):
             timeout=60_000
         )
         assert "changed to" not in status.inner_text()
+        # nor does the previous photo's result stay under the error
+        assert page.locator("#result img").count() == 0 and page.locator("#crops img").count() == 0
     finally:
         page.close()
 
