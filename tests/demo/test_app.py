@@ -449,3 +449,27 @@ def test_api_page_example_is_a_photo_with_a_face(url):
     example = json.dumps(params[0]["example_input"])
     assert "bus.png" not in example
     assert "grace_hopper.jpg" in example
+
+
+def test_status_says_when_a_face_already_shows_the_models_expression():
+    """The shipped ``neutral`` model on a face that does not smile (or ``smile`` on a smiling one) says
+    so in the status line; used as meant, no such note.  Held-out London subject 002."""
+    if not (LONDON / "neutral").is_dir():
+        pytest.skip("the London face set is not here (../shared/data/london)")
+    from mr_core.core.modelfile import MODELS_DIR
+
+    neutral, smiling = LONDON / "neutral" / "002.jpg", LONDON / "smiling" / "002.jpg"
+    with serve(MODELS_DIR) as shipped:
+        client = Client(shipped, verbose=False)
+        statuses = {
+            (photo.parent.name, model): client.predict(
+                handle_file(str(photo)), model, 1.0, api_name="/synthesize"
+            )[2]
+            for photo in (neutral, smiling)
+            for model in ("neutral", "smile")
+        }
+    note = "Note: this face already looks neutral; the 'neutral' model expects a smiling face."
+    assert statuses[("neutral", "neutral")].endswith(f"photo. {note}"), statuses
+    note = "Note: this face already smiles; the 'smile' model expects a neutral face."
+    assert statuses[("smiling", "smile")].endswith(f"photo. {note}"), statuses
+    assert "Note:" not in statuses[("neutral", "smile")] + statuses[("smiling", "neutral")], statuses
