@@ -18,6 +18,12 @@ from demo import build_demo, launch_options  # noqa: E402
 from demo.video_tab import edit_clip  # noqa: E402
 from mr_core.core.modelfile import MODELS_DIR  # noqa: E402
 
+# Gradio's own event bookkeeping (pandas) warns on every request; not this project's concern.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
 
 @contextlib.contextmanager
 def serve():
