@@ -9,8 +9,15 @@
   Both write their files atomically: concurrent requests that produce the same image share one
   content-addressed file, which must never be seen half-written.
 
+* :func:`checked_slider` and :func:`checked_radio` check a value sent through the API before Gradio
+  does: a string for a number, or a backend that is not offered, gets one sentence naming the field
+  (Gradio's own checks answer a generic error and print a traceback in the server's log);
+  :func:`require_files` does the same for a file input sent something that is not a file (a bare
+  path string where ``handle_file(path)`` was meant).
+
 They replace the method on the instance rather than subclass ``gr.Image``: Gradio writes a
 ``.pyi`` stub next to the source of every component subclass it sees, which an app must not do.
+Every ``gr.Error`` raised here is the user's mistake, so none prints a traceback on the server.
 """
 
 from __future__ import annotations
@@ -19,21 +26,32 @@ import base64
 import binascii
 import functools
 import hashlib
+import html
 import io
+import math
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
-from gradio.data_classes import ImageData
+from gradio.data_classes import GradioRootModel, ImageData
 from gradio_client import handle_file
 from PIL import Image
+from pydantic import ConfigDict
 
 from mr_core.atomic import atomic_write_bytes
 from mr_core.errors import InvalidParameterError
 
 from .limits import check_file, check_inline
 
-__all__ = ["crops_output", "photo_input", "photo_output"]
+__all__ = [
+    "checked_radio",
+    "checked_slider",
+    "crops_output",
+    "photo_input",
+    "photo_output",
+    "require_files",
+    "user_error",
+]
 
 #: The example photo of the API page (the public-domain portrait of Grace Hopper that matplotlib
 #: ships) instead of Gradio's placeholder, which has no face.  Only shown there, never fetched here.
@@ -41,6 +59,11 @@ EXAMPLE_PHOTO_URL = "https://raw.githubusercontent.com/matplotlib/matplotlib/mai
 
 #: Results up to this many pixels are PNG, larger ones JPEG.
 PNG_MAX_PIXELS = 4_000_000
+
+
+def user_error(message: str) -> gr.Error:
+    """A ``gr.Error`` for a request's mistake: shown to the user, no traceback in the server's log."""
+    return gr.Error(message, print_exception=False)
 
 
 def _pass_file(payload: ImageData | None) -> str | bytes | None:
@@ -51,18 +74,20 @@ def _pass_file(payload: ImageData | None) -> str | bytes | None:
         try:
             check_inline(payload.url)
         except InvalidParameterError as exc:
-            raise gr.Error(_capital(str(exc))) from None
+            raise user_error(_capital(str(exc))) from None
         _, _, data = payload.url.partition(",")
         try:
             return base64.b64decode(data, validate=False)
         except (binascii.Error, ValueError):
-            raise gr.Error("The photo sent by the browser could not be decoded; please try again.") from None
+            raise user_error(
+                "The photo sent by the browser could not be decoded; please try again."
+            ) from None
     if payload.path is None:
         return None
     try:
         check_file(payload.path)
     except InvalidParameterError as exc:
-        raise gr.Error(_capital(str(exc))) from None
+        raise user_error(_capital(str(exc))) from None
     return str(payload.path)
 
 
@@ -121,6 +146,7 @@ def photo_input(**kwargs) -> gr.Image:
     """A ``gr.Image(type="filepath")`` whose function receives the file itself, never decoded pixels."""
     component = gr.Image(type="filepath", image_mode=None, **kwargs)
     component.preprocess = _pass_file
+    require_files(component, "photo")
     component.example_payload = lambda: handle_file(EXAMPLE_PHOTO_URL)
     component.example_value = lambda: EXAMPLE_PHOTO_URL
     return component
@@ -137,4 +163,80 @@ def crops_output(**kwargs) -> gr.ImageSlider:
     """A ``gr.ImageSlider`` output whose two images are written atomically to Gradio's cache."""
     component = gr.ImageSlider(**kwargs)
     component.postprocess = functools.partial(_store_pair, component)
+    return component
+
+
+def _title(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _shown(value) -> str:
+    """A value sent by a client, as the error sentence quotes it (short, HTML-escaped)."""
+    text = "nothing" if value is None else repr(value)
+    if len(text) > 40:
+        text = text[:18] + "..." + text[-19:]
+    return html.escape(text, quote=False)
+
+
+def _check_number(component: gr.Slider, name: str, payload):
+    low, high = component.minimum, component.maximum
+    number = isinstance(payload, (int, float)) and not isinstance(payload, bool)
+    if not number or not math.isfinite(payload) or not low <= payload <= high:
+        raise user_error(
+            f"{_title(name)} must be a number between {low:g} and {high:g}, got {_shown(payload)}."
+        )
+    return gr.Slider.preprocess(component, payload)
+
+
+def checked_slider(name: str, minimum: float, maximum: float, **kwargs) -> gr.Slider:
+    """A ``gr.Slider`` whose value, from the page or the API, is a number in [minimum, maximum]; anything
+    else gets "``name`` must be a number between ... and ..., got 'abc'"."""
+    component = gr.Slider(minimum, maximum, **kwargs)
+    component.preprocess = functools.partial(_check_number, component, name)
+    return component
+
+
+def _check_choice(component: gr.Radio, name: str, payload):
+    values = [value for _, value in component.choices]
+    if payload is not None and (payload not in values or isinstance(payload, bool)):
+        raise user_error(
+            f"{_title(name)} must be one of {', '.join(map(str, values))}, got {_shown(payload)}."
+        )
+    return gr.Radio.preprocess(component, payload)
+
+
+def checked_radio(name: str, **kwargs) -> gr.Radio:
+    """A ``gr.Radio`` whose value, from the page or the API, is one of its choices; anything else gets
+    "``name`` must be one of a, b, got 'x'"."""
+    component = gr.Radio(**kwargs)
+    component.preprocess = functools.partial(_check_choice, component, name)
+    return component
+
+
+def _is_file(value) -> bool:
+    return isinstance(value, dict) and ("path" in value or "url" in value)
+
+
+def require_files(component: gr.components.Component, name: str) -> gr.components.Component:
+    """Make ``component`` (a file input) answer a value that is not a file with one sentence naming
+    ``name``, instead of Gradio's generic error (its data model validated the value and failed)."""
+    base = component.data_model
+    many = issubclass(base, GradioRootModel)
+
+    class Checked(base):
+        __doc__ = base.__doc__  # the API page's description of the value
+        model_config = ConfigDict(title=base.__name__)
+
+        @classmethod
+        def model_validate(cls, obj, *args, **kwargs):
+            many_files = many and isinstance(obj, list) and all(_is_file(v) for v in obj)
+            if not (isinstance(obj, base) or many_files or (not many and _is_file(obj))):
+                what = "a list of files" if many else "a file"
+                raise user_error(
+                    f"{_title(name)} must be {what} (from Python: handle_file('path')), got {_shown(obj)}."
+                )
+            return super().model_validate(obj, *args, **kwargs)
+
+    Checked.__name__ = Checked.__qualname__ = base.__name__
+    component.data_model = Checked
     return component

@@ -23,6 +23,7 @@ from mr_core.core.modelfile import MODELS_DIR, shipped_models
 from mr_core.core.regression import MaskedRegression
 from mr_core.errors import BackendError, FaceError, InvalidParameterError, ModelFileError
 from mr_core.face import FaceDetector, default_detector
+from mr_core.face.landmarks import Landmarker, expression_score
 from mr_core.imageio import LoadedImage, read_image
 from mr_core.methods import load_model, read_metadata
 from mr_core.synthesis import MAX_INTENSITY, synthesize
@@ -47,6 +48,52 @@ MAX_PIXELS = 50_000_000
 
 #: Side (pixels) of the before/after crops shown to the user (the model works at its own size).
 CROP_DISPLAY = 256
+
+#: Smile score (the mean of the FaceLandmarker's mouthSmile blendshapes on the aligned face) below which
+#: a face already looks neutral, and above which it already smiles.  On the London set's 90 pairs: 83%
+#: of the neutral photos and 9% of the smiling ones score below 0.05; 62% of the smiling photos and 1
+#: of the 90 neutral ones above 0.5.
+LOOKS_NEUTRAL = 0.05
+LOOKS_SMILING = 0.5
+#: How the status line says that a face already shows an expression (the names models use).
+_ALREADY = {
+    "neutral": ("looks neutral", "look neutral"),
+    "smiling": ("smiles", "smile"),
+    "smile": ("smiles", "smile"),
+}
+
+_scorer: Landmarker | None = None
+_scorer_lock = threading.Lock()
+
+
+def _blendshape_landmarker() -> Landmarker:
+    """A FaceLandmarker that scores blendshapes, shared by all requests (created on first use)."""
+    global _scorer
+    with _scorer_lock:
+        if _scorer is None:
+            _scorer = Landmarker(blendshapes=True)
+        return _scorer
+
+
+def already_there(entry: ModelEntry, crops) -> str | None:
+    """A sentence when the faces (their aligned crops, uint8) already show the expression ``entry``
+    makes, e.g. the ``neutral`` model on a face that does not smile; ``None`` otherwise, or when the
+    model's expressions are not ones the blendshapes can score (a user's "surprised")."""
+    target, source = entry.target.lower(), entry.source.lower()
+    if target not in _ALREADY or source not in _ALREADY or not crops:
+        return None
+    there = 0
+    for crop in crops:
+        face = _blendshape_landmarker().analyze(crop)
+        if face is None or not face.blendshapes:
+            continue
+        smile = expression_score(face.blendshapes, "smile")
+        there += smile < LOOKS_NEUTRAL if target == "neutral" else smile > LOOKS_SMILING
+    if not there:
+        return None
+    who = "this face" if len(crops) == 1 else f"{there} of the {len(crops)} faces"
+    verb = _ALREADY[target][0 if there == 1 else 1]
+    return f"Note: {who} already {verb}; the '{entry.name}' model expects a {source} face."
 
 
 @dataclass(frozen=True)
@@ -295,6 +342,9 @@ def synthesize_photo(
         f"{what} by '{entry.name}' ({entry.method_label}) at intensity {float(intensity):g} in {seconds * 1000:.0f} ms "
         f"on {describe_backend(backend)}; {loaded.rgb.shape[1]}×{loaded.rgb.shape[0]} photo."
     )
+    note = already_there(entry, [face.crop_in for face in res.faces])
+    if note:
+        status += f" {note}"
     return PhotoResult(image=image, crops=crops, status=status, seconds=seconds)
 
 

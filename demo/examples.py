@@ -8,14 +8,15 @@ system's temporary folder, from where the web server may serve them.  Nothing is
 
 from __future__ import annotations
 
+import io
 import logging
-import os
-import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from mr_core.atomic import atomic_write_bytes
 
 __all__ = ["example_photos", "grace_hopper_path"]
 
@@ -70,13 +71,14 @@ def example_photos(folder: str | Path | None = None) -> list[Path]:
             for name, make in makers:
                 path = folder / name
                 if not path.is_file():
-                    # Written beside the destination, then renamed: a parallel start never sees half a file.
-                    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                    # Written atomically: a parallel start never sees half a file.
                     if make is None:
-                        shutil.copyfile(src, tmp)
+                        data = Path(src).read_bytes()
                     else:
-                        make(im).save(tmp, format="JPEG", quality=92)
-                    tmp.replace(path)
+                        buf = io.BytesIO()
+                        make(im).save(buf, format="JPEG", quality=92)
+                        data = buf.getvalue()
+                    atomic_write_bytes(path, data, make_parents=False)
                 paths.append(path)
     except OSError as exc:  # the demo works without examples
         log.warning("cannot write the example photos to %s: %s", folder, exc)

@@ -23,6 +23,7 @@ from mr_core.methods import load_model, read_metadata
 from mr_core.synthesis import check_model_template
 from mr_core.training import DEFAULT_METHOD, describe_failures, train_photos
 
+from .components import require_files
 from .engine import ModelCatalog, ModelEntry, check_backend
 
 __all__ = [
@@ -290,15 +291,13 @@ def mount_train_tab(catalog: ModelCatalog, expressions: list[gr.Dropdown], speak
     with gr.Tab("Train", id="train-tab"):
         gr.Markdown(INTRO)
         with gr.Row():
-            before = gr.File(
-                file_count="multiple",
-                label="Before (e.g. neutral)",
-                elem_id="train-before",
+            before = require_files(
+                gr.File(file_count="multiple", label="Before (e.g. neutral)", elem_id="train-before"),
+                "the 'before' photos",
             )
-            after = gr.File(
-                file_count="multiple",
-                label="After (the new expression)",
-                elem_id="train-after",
+            after = require_files(
+                gr.File(file_count="multiple", label="After (the new expression)", elem_id="train-after"),
+                "the 'after' photos",
             )
         with gr.Row():
             name = gr.Textbox(
@@ -315,7 +314,7 @@ def mount_train_tab(catalog: ModelCatalog, expressions: list[gr.Dropdown], speak
                 label="Or upload a model file (.safetensors)",
                 elem_id="train-upload",
             )
-        api_model = gr.File(visible=False, label="model_file")
+        api_model = require_files(gr.File(visible=False, label="model_file"), "model file")
 
     def menus(user: UserModels | None, value):
         choices = catalog.choices() + ([(e.label, n) for n, e in user.entries.items()] if user else [])

@@ -22,8 +22,8 @@ from mr_core.errors import MRError
 from mr_core.face import default_detector
 from mr_core.synthesis import MAX_INTENSITY
 
-from .components import crops_output, photo_input, photo_output
-from .engine import ModelCatalog, backend_choices, live_frame, synthesize_photo
+from .components import checked_radio, checked_slider, crops_output, photo_input, photo_output, user_error
+from .engine import ModelCatalog, backend_choices, live_frame, load_photo, synthesize_photo
 from .examples import example_photos
 from .limits import MAX_FILE_SIZE, BodyLimit
 from .train_tab import mount_train_tab, session_catalog
@@ -92,39 +92,71 @@ CSS = """
 #status { min-height: 2.5em; }
 """
 
+#: Gradio's API page always offers an "MCP" tab, and asks the server for its MCP tools when it opens
+#: (``/gradio_api/mcp/schema``).  This app serves no MCP (that needs ``gradio[mcp]``, whose pins
+#: conflict with this project's), so the page is answered "not served" without a request (no 404 in
+#: the browser's log) and the tab is hidden; the Python, JavaScript, CLI and cURL tabs are unchanged.
+HEAD = r"""
+<style>li.snippet:has(img[src*="/mcp-"]) { display: none !important; }</style>
+<script>
+(() => {
+  const fetchFromServer = window.fetch.bind(window);
+  window.fetch = (input, init) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input && input.url;
+    if (url && /\/gradio_api\/mcp\/schema\/?$/.test(url.split("?")[0])) {
+      return Promise.resolve(new Response("[]", { status: 404, statusText: "no MCP server in this app" }));
+    }
+    return fetchFromServer(input, init);
+  };
+})();
+</script>
+"""
 
-def _speak(fn):
-    """Turn library errors into one-sentence ``gr.Error``s; log anything unexpected."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except MRError as exc:
-            raise gr.Error(_sentence(_with_hint(str(exc))), print_exception=False) from None
-        except MemoryError:
-            log.exception("out of memory in %s", fn.__name__)
-            raise gr.Error(
-                "The server ran out of memory for this photo; please try a smaller one.",
-                print_exception=False,
-            ) from None
-        except Exception:
-            log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(
-                "Something went wrong while processing this photo (the error was logged on the server); "
-                "please try another photo.",
-                print_exception=False,
-            ) from None
+def _speaker(what: str, smaller: str, other: str):
+    """A decorator turning library errors into one-sentence ``gr.Error``s and logging anything
+    unexpected; its sentences name what the request works on (``what``, e.g. "this clip") and what
+    to try instead (``smaller`` after running out of memory, ``other`` after an unexpected error)."""
 
-    return wrapper
+    def speak(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except MRError as exc:
+                raise user_error(_sentence(_with_hint(str(exc)))) from None
+            except MemoryError:
+                log.exception("out of memory in %s", fn.__name__)
+                raise gr.Error(
+                    f"The server ran out of memory for {what}; please try {smaller}.",
+                    print_exception=False,
+                ) from None
+            except Exception:
+                log.exception("unexpected error in %s", fn.__name__)
+                raise gr.Error(
+                    f"Something went wrong while processing {what} (the error was logged on the server); "
+                    f"please try {other}.",
+                    print_exception=False,
+                ) from None
+
+        return wrapper
+
+    return speak
+
+
+_speak = _speaker("this photo", "a smaller one", "another photo")
+_speak_clip = _speaker("this clip", "a shorter or smaller clip", "another clip")
+_speak_training = _speaker("these photos", "fewer or smaller photos", "other photos")
+_speak_model = _speaker("this model", "another expression", "another expression")
 
 
 #: What to do about a library message that ends like the key (the library says only what is wrong).
 HINTS = {
     "no face found": "use a photo with a clear, front-facing face",
     "no face large enough to edit": "use a photo in which the face is larger",
+    "not an image (or an unsupported format)": "upload a JPEG, PNG, WebP or BMP photo",
 }
 
 
@@ -152,6 +184,7 @@ def launch_options() -> dict:
     return {
         "max_file_size": MAX_FILE_SIZE,
         "css": CSS,
+        "head": HEAD,
         "footer_links": ["api"],
         "app_kwargs": {"middleware": [Middleware(BodyLimit)]},
     }
@@ -173,6 +206,23 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
         res = synthesize_photo(cat, photo, expression, intensity, backend or "numpy", detector=detector)
         return res.image, res.crops, res.status
 
+    def check_upload(photo):
+        """Read an uploaded photo at once: one that cannot be used is cleared, and the status line says
+        why (before Synthesize is pressed, instead of a broken-image frame)."""
+        if photo is None:
+            return gr.update(), gr.update()
+        try:
+            load_photo(photo)
+        except MRError as exc:
+            message = _sentence(_with_hint(str(exc)))
+            gr.Warning(message)
+            return None, message
+        except MemoryError:
+            message = "The server ran out of memory for this photo; please try a smaller one."
+            gr.Warning(message)
+            return None, message
+        return gr.update(), ""
+
     def live(frame, expression, intensity, backend="numpy", user=None):
         try:
             return live_frame(
@@ -189,7 +239,7 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
             log.exception("live frame failed")
         return frame
 
-    @_speak
+    @_speak_model
     def explain(expression):
         if expression not in catalog.entries:
             return None, NO_MODELS.format(folder=catalog.models_dir) if not names else ""
@@ -225,7 +275,8 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                 elem_id="expression",
                 scale=3,
             )
-            intensity = gr.Slider(
+            intensity = checked_slider(
+                "intensity",
                 0.0,
                 MAX_INTENSITY,
                 value=1.0,
@@ -235,7 +286,8 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                 elem_id="intensity",
                 scale=2,
             )
-            backend = gr.Radio(
+            backend = checked_radio(
+                "backend",
                 choices=backends,
                 value="numpy",
                 label="Compute backend",
@@ -289,8 +341,10 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                         sources=["webcam"], streaming=True, type="numpy", label="Webcam", elem_id="live-in"
                     )
                     live_out = gr.Image(label="With the expression", elem_id="live-out", interactive=False)
-            connect_video = mount_video_tab(catalog, expression, intensity, detector=detector, speak=_speak)
-            user_models, model_file = mount_train_tab(catalog, [expression], _speak)
+            connect_video = mount_video_tab(
+                catalog, expression, intensity, detector=detector, speak=_speak_clip
+            )
+            user_models, model_file = mount_train_tab(catalog, [expression], _speak_training)
             connect_video(user_models)
             with gr.Tab("How it works", id="how-tab"):
                 gr.Markdown(HOW_IT_WORKS)
@@ -303,12 +357,12 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                 )
                 model_info = gr.Markdown(elem_id="model-info")
 
-        # The status line is cleared in the page first, so that an error never sits under the
-        # previous photo's success sentence (gr.Error cannot update outputs).
+        # The result, the crops and the status line are cleared in the page first, so that an error
+        # never sits under the previous photo's result (gr.Error cannot update outputs).
         run.click(
             None,
-            js="() => ''",
-            outputs=[status],
+            js="() => [null, null, '']",
+            outputs=[result, crops, status],
             api_visibility="private",
             queue=False,
             show_progress="hidden",
@@ -322,6 +376,15 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
             "the face before/after at the photo's resolution, status sentence).",
             concurrency_limit=CONCURRENCY_LIMIT,
             concurrency_id="photo",
+        )
+        photo.upload(
+            check_upload,
+            inputs=[photo],
+            outputs=[photo, status],
+            api_visibility="private",
+            concurrency_limit=CONCURRENCY_LIMIT,
+            concurrency_id="photo",
+            show_progress="hidden",
         )
         live_in.stream(
             live,

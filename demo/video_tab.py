@@ -15,6 +15,7 @@ import gradio as gr
 from mr_core.errors import InvalidParameterError
 from mr_core.synthesis import VideoLimits, synthesize_video
 
+from .components import require_files
 from .train_tab import session_catalog
 
 __all__ = ["MAX_SECONDS", "VIDEO_LIMITS", "mount_video_tab"]
@@ -72,7 +73,9 @@ def mount_video_tab(catalog, expression_menu, intensity_slider, *, detector, spe
             "is an H.264 MP4 of the same size, frame rate and length, with the clip's sound."
         )
         with gr.Row(equal_height=False):
-            clip_in = gr.Video(sources=["upload"], label="Clip", elem_id="video-in", format=None)
+            clip_in = require_files(
+                gr.Video(sources=["upload"], label="Clip", elem_id="video-in", format=None), "video"
+            )
             clip_out = gr.Video(label="Result", elem_id="video-out", interactive=False, format=None)
         run = gr.Button("Synthesize video", variant="primary", elem_id="run-video")
 

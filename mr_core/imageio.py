@@ -16,6 +16,7 @@ import os
 import re
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -175,11 +176,15 @@ def write_image(
     *,
     quality: int = 95,
     icc_profile: bytes | None = None,
+    replace: bool = True,
+    another_name: Callable[[Path], Path] | None = None,
 ) -> Path:
     """Write ``rgb`` (uint8 H x W x 3) and optional ``alpha`` (uint8 H x W) atomically.
 
     The format follows the suffix (.jpg/.jpeg, .png, .webp, .bmp); JPEG cannot store alpha,
     so it is dropped there.  The destination folder must exist.  Returns the path written.
+    ``replace=False`` never replaces a file: a taken name gets ``another_name(path)`` instead, or
+    ``FileExistsError`` without it (:func:`mr_core.atomic.publish`).
     """
     path = Path(path)
     fmt = WRITABLE_SUFFIXES.get(path.suffix.lower())
@@ -210,5 +215,6 @@ def write_image(
     # does not notice a short write (a full disk), which would leave a truncated file counted as written.
     buf = io.BytesIO()
     im.save(buf, format=fmt, **options)
-    atomic_write_bytes(path, buf.getvalue(), make_parents=False)
-    return path
+    return atomic_write_bytes(
+        path, buf.getvalue(), make_parents=False, replace=replace, another_name=another_name
+    )

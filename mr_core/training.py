@@ -119,7 +119,8 @@ def fit_pairs(
 
     A model with a shape part (``fit_shape``) first gets a landmark pass over the crops.  With
     ``keep_going`` false, fitting stops at the first failure (the pairs are still read, to name every
-    bad file).  Raises :class:`DataError` when no pair can be used.
+    bad file).  Raises :class:`DataError` when no pair can be used, and when the fitted model could
+    not change a face as its pairs do (``model.check_learned()``: blank images, a far too large lam).
     """
     failures: list[Failure] = []
     marks = None
@@ -144,6 +145,8 @@ def fit_pairs(
             else:
                 model.partial_fit(X, Y)
             used += len(chunk_pairs)
+    if used and (keep_going or not failures):
+        model.check_learned()
     return used, failures
 
 

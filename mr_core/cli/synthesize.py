@@ -180,38 +180,48 @@ def run(args) -> int:
 
         for path in files:
             target = output_path(path, out_dir)
+            base = target
             key = os.path.normcase(os.path.abspath(target))
             try:
                 if key in input_keys or _same_file(target, path):
                     raise InvalidParameterError(
                         f"{path}: the output {target} would overwrite an input; choose another output folder"
                     )
-                taken = None
                 if key in claimed or os.path.lexists(target):
-                    taken, target = target, free_name(target, claimed)
-                    key = os.path.normcase(os.path.abspath(target))
-                claimed[key] = path
+                    target = free_name(base, claimed)
+
+                def another_name(taken: Path, base=base) -> Path:
+                    """The next free name when ``taken`` was created by someone else meanwhile."""
+                    return free_name(base, claimed)
+
                 if is_video(path):
-                    report(_video(path, target, model, args, detector, min_eye, bar))
-                    written += 1
-                    bar.update(1)
-                    continue
-                image = read_image(path)
-                result = synthesize(
-                    image,
-                    model,
-                    args.intensity,
-                    largest_only=args.largest_only,
-                    detector=detector,
-                    min_eye_distance=min_eye,
-                    name=str(path),
-                )
-                for note in result.skipped:
-                    report(f"warning: {note}")
-                write_image(target, result.image, result.alpha, icc_profile=image.icc_profile)
+                    line, target = _video(path, target, model, args, detector, min_eye, bar, another_name)
+                    report(line)
+                else:
+                    image = read_image(path)
+                    result = synthesize(
+                        image,
+                        model,
+                        args.intensity,
+                        largest_only=args.largest_only,
+                        detector=detector,
+                        min_eye_distance=min_eye,
+                        name=str(path),
+                    )
+                    for note in result.skipped:
+                        report(f"warning: {note}")
+                    target = write_image(
+                        target,
+                        result.image,
+                        result.alpha,
+                        icc_profile=image.icc_profile,
+                        replace=False,
+                        another_name=another_name,
+                    )
+                claimed[os.path.normcase(os.path.abspath(target))] = path
                 written += 1
-                if taken is not None:
-                    report(f"note: {taken} already exists; the result of {path} is written to {target}")
+                if target != base:
+                    report(f"note: {base} already exists; the result of {path} is written to {target}")
             except MRError as exc:
                 failed += 1
                 report(str(exc))
@@ -227,14 +237,11 @@ def run(args) -> int:
     return 1 if failed else 0
 
 
-def _video(path: Path, target: Path, model, args, detector, min_eye: float, outer) -> str:
-    """Edit one clip into ``target`` with a progress bar of its frames; the line to report."""
+def _video(path: Path, target: Path, model, args, detector, min_eye: float, outer, another_name):
+    """Edit one clip into ``target`` (or the next free name) with a progress bar of its frames;
+    (the line to report, the path written)."""
     from ..synthesis import synthesize_video
 
-    if target.exists() or target.is_symlink():
-        raise InvalidParameterError(
-            f"{path}: {target} already exists; remove it or choose another output folder"
-        )
     with tqdm(
         total=0,
         desc=path.name,
@@ -259,10 +266,12 @@ def _video(path: Path, target: Path, model, args, detector, min_eye: float, oute
             detector=detector,
             min_eye_distance=min_eye,
             progress=progress,
+            replace=False,
+            another_name=another_name,
         )
     line = f"{path}: {result.summary()}"
     for note in result.notes:
         line += f"\nwarning: {note}"
     if result.frames_with_face == 0:
         line += f"\nwarning: {path}: no face found in any frame; the clip was written unchanged"
-    return line
+    return line, result.path

@@ -288,6 +288,58 @@ class MaskedRegression:
             )
         self._weights, self._bias = weights, bias
 
+    def training_miss(self) -> float:
+        """How far the model's mean prediction on its training sources is from their mean target, as a
+        fraction of the mean target (mean absolute values over pixels): 0 = reproduced, 1 = no better
+        than predicting zeros (black, or no change).  Read from the training statistics, so only for a
+        model fitted in this process (a loaded model has none: :class:`NotFittedError`)."""
+        stats = self._stats_or_raise()
+        weights, bias = self._solved()
+        xp = self._backend().xp
+        r = self.receptive_field // 2
+        h, w = self.image_size_
+        mean_x = (stats["sx"][r : r + h, r : r + w] / stats["n"]).astype(self.dtype)
+        mean_y = stats["sy"] / stats["n"]
+        pred = self._predict_xp(xp, mean_x[None], weights, bias)[0]
+        scale = float(xp.abs(mean_y).mean())
+        return float(xp.abs(pred - mean_y).mean()) / scale if scale > 0 else 0.0
+
+    def check_learned(self, max_miss: float = 0.5, *, images: bool = True) -> None:
+        """Refuse (:class:`DataError`, one sentence) a fitted model that could not change a face as its
+        training pairs do: sources or targets all black, or targets the same as the sources (checked
+        when ``images``: the targets are images, not differences), or a ridge penalty so large that the model misses more than
+        ``max_miss`` of its own training targets (:meth:`training_miss`)."""
+        stats = self._stats_or_raise()
+        n = stats["n"]
+        xp = self._backend().xp
+        dark = 0.5 / 255
+        if images and float(xp.abs(stats["sx"]).max()) / n < dark:
+            raise DataError(
+                "the source images are all black: a model learned from them ignores the face it is "
+                "given; check the source images"
+            )
+        if images and float(xp.abs(stats["sy"]).max()) / n < dark:
+            raise DataError(
+                "the target images are all black: the model would turn every face black; check the "
+                "target images"
+            )
+        if images:
+            r = self.receptive_field // 2
+            h, w = self.image_size_
+            change = xp.abs(stats["sy"] - stats["sx"][r : r + h, r : r + w]).max() / n
+            if float(change) < dark:
+                raise DataError(
+                    "the target images are the same as the source images (the same photos given twice?): "
+                    "the model would change nothing; give photos of the new expression as targets"
+                )
+        miss = self.training_miss()
+        if miss > max_miss:
+            raise DataError(
+                f"lam {self.lam:g} is too large for these pairs: the model misses {miss:.0%} of its own "
+                "training targets (predicting nothing misses 100%), so it would not reproduce the "
+                "expression; use a smaller lam, e.g. the default 0.4"
+            )
+
     def _stats_or_raise(self) -> dict:
         stats = getattr(self, "_stats", None)
         if stats is None:

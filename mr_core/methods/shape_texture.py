@@ -129,6 +129,7 @@ class ShapeTextureModel(TextureModel):
 
     method = "shape-texture"
     scaling = "unit"
+    texture_is_change = True
 
     def __init__(
         self,

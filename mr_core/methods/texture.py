@@ -45,6 +45,14 @@ class TextureModel:
         tex = getattr(self, "texture_", None)
         return tex is not None and tex.is_fitted()
 
+    #: The texture regression learns a change (target minus warped source), not the target image.
+    texture_is_change = False
+
+    def check_learned(self) -> None:
+        """Refuse a freshly fitted model that could not change a face as its pairs do
+        (:meth:`MaskedRegression.check_learned` on the texture regression)."""
+        self._texture().check_learned(images=not self.texture_is_change)
+
     def save(self, path) -> None:
         save_model(self, path)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import queue
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import make_temporary, publish
 from ..errors import FaceError, VideoError
 from ..face import MIN_EYE_DISTANCE, FaceDetector, FaceTracker, default_detector
 from .photo import _check_intensity, check_model_template, synthesize
@@ -262,10 +262,14 @@ def synthesize_video(
     progress: Callable[[int, int], None] | None = None,
     crf: int = 18,
     preset: str = "superfast",
+    replace: bool = True,
+    another_name: Callable[[Path], Path] | None = None,
 ) -> VideoResult:
     """Edit every face of every frame of the clip ``src`` and write it to ``dst`` (H.264 MP4).
 
     ``progress(done, total)`` is called after each frame (``total`` is the expected frame count).
+    ``replace=False`` never replaces a file at ``dst``, even one created while the clip was edited:
+    the result goes to ``another_name(dst)`` (``VideoResult.path``) or ``FileExistsError`` is raised.
     Raises :class:`~mr_core.errors.VideoError` for a file that is not a readable video, has no
     video stream, or is over ``limits``; ``dst`` is then left as it was.  Frames without a face pass
     unchanged (``VideoResult.frames_with_face`` counts the others).
@@ -285,9 +289,7 @@ def synthesize_video(
         info, vs, audio_in = _describe(container, src)
         _check_limits(info, src, limits)
         vs.thread_type = "AUTO"
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp.mp4", dir=dst.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp = make_temporary(dst)
         result = VideoResult(path=dst, info=info)
         try:
             with av.open(str(tmp), mode="w", format="mp4") as out:
@@ -387,8 +389,7 @@ def synthesize_video(
                 finally:
                     if writer is not None:
                         writer.stop()
-            os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, dst)
+            result.path = publish(tmp, dst, replace=replace, another_name=another_name)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -453,12 +454,6 @@ class _Writer:
         if self.thread.is_alive():
             self.queue.put(None)
             self.thread.join()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _open_video_stream(out, vs, info: VideoInfo, rotation: int, crf: int, preset: str):

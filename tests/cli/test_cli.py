@@ -472,3 +472,45 @@ def test_train_replaces_an_existing_model_file_only_with_force(pair_dirs, traine
     proc = run_cli("train", "--source-dir", a, "--target-dir", b, "-o", trained, "--lam", "2", "--force")
     assert proc.returncode == 0, proc.stderr
     assert load_model(trained).lam == 2
+
+
+@pytest.mark.parametrize(
+    ("blank", "args", "fragment"),
+    [
+        (None, ["--lam", "1e300"], "lam 1e+300 is too large for these pairs: the model misses 100% of"),
+        (None, ["--lam", "1e6"], "lam 1e+06 is too large"),
+        ("a", [], "the source images are all black"),
+        ("b", [], "the target images are all black"),
+        ("same", [], "the target images are the same as the source images"),
+    ],
+)
+def test_train_refuses_a_model_that_would_not_change_a_face(pair_dirs, trained, blank, args, fragment):
+    """A penalty so large that every weight is ~0, black images or targets equal to the sources would
+    give a model that blackens, ignores or keeps every face: refused in one sentence, and the model
+    file given with --force is kept."""
+    a, b = pair_dirs
+    if blank == "same":
+        for i in range(4):
+            (b / f"{i}.png").write_bytes((a / f"{i}.png").read_bytes())
+    elif blank:
+        folder = {"a": a, "b": b}[blank]
+        write_images(folder, np.zeros((4, 16, 16, 3), np.uint8), [f"{i}.png" for i in range(4)])
+    before = trained.read_bytes()
+    proc = run_cli("train", "--source-dir", a, "--target-dir", b, "-o", trained, "--force", *args)
+    _one_line_error(proc, fragment)
+    assert trained.read_bytes() == before
+
+
+def test_train_refuses_a_mesh_mr_model_with_a_huge_lam_on_photos(london, tmp_path):
+    names = sorted(p.name for p in (london / "neutral").glob("*.jpg"))[:4]
+    for side in ("neutral", "smiling"):
+        (tmp_path / side).mkdir()
+        for n in names:
+            (tmp_path / side / n).symlink_to(london / side / n)
+    out = tmp_path / "huge.safetensors"
+    args = ["--align", "--method", "mesh-mr", "--source-dir", tmp_path / "neutral"]
+    args += ["--target-dir", tmp_path / "smiling", "--shape-lam", "0.1", "-o", out]
+    proc = run_cli("train", *args, "--lam", "1e300")
+    _one_line_error(proc, "lam 1e+300 is too large", "use a smaller lam")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["neutral", "smiling"]  # nothing written
+    assert run_cli("train", *args).returncode == 0 and out.is_file()  # the default lam is fine

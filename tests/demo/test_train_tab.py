@@ -137,6 +137,12 @@ def test_bad_training_input_gets_one_sentence(client, london, held_out, tmp_path
         sorted(flat.iterdir()),
         r"no usable training pairs \(0\.png: no face found",
     )
+    cases["the same photos twice"] = (
+        src,
+        src,
+        r"^The target images are the same as the source images \(the same photos given twice\?\): the "
+        "model would change nothing",
+    )
     many = tmp_path / "many"
     many.mkdir()
     for i in range(MAX_PAIRS + 1):

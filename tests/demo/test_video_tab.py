@@ -18,6 +18,12 @@ from demo import build_demo, launch_options  # noqa: E402
 from demo.video_tab import edit_clip  # noqa: E402
 from mr_core.core.modelfile import MODELS_DIR  # noqa: E402
 
+# Gradio's own event bookkeeping (pandas) warns on every request; not this project's concern.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
 
 @contextlib.contextmanager
 def serve():
@@ -78,3 +84,29 @@ def test_edit_clip_reports_frames_without_a_face(tmp_path):
         status == "8 frames, 0 with a face (0 faces followed), audio none. No face was found in any "
         "frame; the clip is unchanged."
     )
+
+
+@pytest.mark.parametrize(
+    ("error", "sentence"),
+    [
+        (MemoryError(), "The server ran out of memory for this clip; please try a shorter or smaller clip."),
+        (
+            RuntimeError("a bug"),
+            "Something went wrong while processing this clip (the error was logged on the server); "
+            "please try another clip.",
+        ),
+    ],
+    ids=["out of memory", "unexpected error"],
+)
+def test_server_failures_speak_of_the_clip_not_a_photo(client, tmp_path, monkeypatch, error, sentence):
+    import re
+
+    import demo.video_tab
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(demo.video_tab, "synthesize_video", fail)
+    src = make_clip(tmp_path / "clip.mp4", n=4, audio=False)
+    with pytest.raises(Exception, match=f"^{re.escape(sentence)}$"):
+        client.predict(handle_file(str(src)), "smile", 1.0, api_name="/synthesize_video")

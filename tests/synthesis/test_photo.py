@@ -7,6 +7,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -287,6 +288,76 @@ def test_cli_never_overwrites_a_file_it_did_not_create(model_file, inputs, photo
     rc = run_cli(["synthesize", "--model", model_file, "-o", out, inputs / "good.jpg", other / "good.jpg"])
     assert rc == 0
     assert sorted(p.name for p in out.iterdir()) == ["good (1).jpg", "good.jpg"]
+
+
+@pytest.mark.parametrize("hard_links", [True, False], ids=["hard links", "no hard links"])
+def test_cli_a_name_taken_during_the_write_is_kept(
+    model_file, inputs, tmp_path, monkeypatch, capsys, hard_links
+):
+    """Another program creates the output's name after the name was found free and before the result
+    is moved there: its file is kept, and the result goes to the next free name (also on a file
+    system without hard links)."""
+    import errno
+    import tempfile
+
+    if not hard_links:
+
+        def no_link(*args, **kwargs):
+            raise OSError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", no_link)
+
+    real = tempfile.mkstemp
+    theirs = b"written meanwhile by another program"
+
+    def racing(*args, **kwargs):
+        fd, tmp = real(*args, **kwargs)  # the name was checked, the result is being written ...
+        if Path(tmp).name.startswith(".good.jpg."):
+            (Path(tmp).parent / "good.jpg").write_bytes(theirs)  # ... and someone else takes the name
+        return fd, tmp
+
+    monkeypatch.setattr(tempfile, "mkstemp", racing)
+    out = tmp_path / "out"
+    rc = run_cli(["synthesize", "--model", model_file, "-o", out, inputs / "good.jpg"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert (out / "good.jpg").read_bytes() == theirs
+    assert read_image(out / "good (1).jpg").rgb.shape == read_image(inputs / "good.jpg").rgb.shape
+    assert (
+        f"note: {out / 'good.jpg'} already exists; the result of {inputs / 'good.jpg'} is written to " in err
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["good (1).jpg", "good.jpg"]  # no temporary left
+
+
+def test_cli_removes_only_its_own_stale_temporary_files(model_file, inputs, tmp_path, capsys):
+    """A write killed before it could clean up leaves ``.<name>.<pid>.<random>.mr-tmp``; the next write
+    to that folder removes it once its writer is gone, and nothing else."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead, alive = ended.pid, os.getpid()
+    out = tmp_path / "out"
+    out.mkdir()
+    minutes_ago = time.time() - 300
+    days_ago = time.time() - 3 * 24 * 3600
+    files = {
+        f".good.jpg.{dead}.k3j_x9a2.mr-tmp": (minutes_ago, False),  # writer gone: removed
+        f".clip.mp4.{alive}.zz01abcd.mr-tmp": (days_ago, False),  # days old: removed whoever wrote it
+        f".good.jpg.{alive}.a1b2c3d4.mr-tmp": (minutes_ago, True),  # writer still running
+        f".fresh.png.{dead}.qwertyui.mr-tmp": (time.time(), True),  # just written (another machine?)
+        f".good.jpg.{dead}.k3j_x9a2.mr-tmp.bak": (days_ago, True),  # the user's names, all kept
+        f"good.jpg.{dead}.k3j_x9a2.mr-tmp": (days_ago, True),
+        f".good.jpg.{dead}.k3j_x9a.mr-tmp": (days_ago, True),
+        ".good.jpg.abc123.tmp": (days_ago, True),
+        "notes.mr-tmp": (days_ago, True),
+    }
+    for name, (mtime, _) in files.items():
+        (out / name).write_bytes(b"x")
+        os.utime(out / name, (mtime, mtime))
+    (out / f".dir.{dead}.abcdefgh.mr-tmp").mkdir()  # not a file: kept
+    rc = run_cli(["synthesize", "--model", model_file, "-o", out, inputs / "good.jpg"])
+    assert rc == 0, capsys.readouterr().err
+    kept = {name for name, (_, keep) in files.items() if keep}
+    assert {p.name for p in out.iterdir()} == kept | {f".dir.{dead}.abcdefgh.mr-tmp", "good.jpg"}
 
 
 def test_cli_an_empty_input_folder_is_warned_about(model_file, inputs, tmp_path, capsys):

@@ -140,3 +140,28 @@ def test_bad_clips_say_why_and_leave_nothing(tmp_path, smile):
     with pytest.raises(VideoError, match="MB, over the limit"):
         synthesize_video(good, tmp_path / "out-heavy.mp4", smile, limits=VideoLimits(max_bytes=1000))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "good.mp4", "text.mp4"]
+
+
+def test_a_name_taken_while_the_clip_is_edited_is_kept(tmp_path, smile):
+    """``replace=False``: a file that appears at the output's name during the edit is never replaced;
+    the clip goes to the name ``another_name`` gives, and no temporary file is left."""
+    src = make_clip(tmp_path / "clip.mp4", n=6, audio=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    dst = out / "clip.mp4"
+
+    def someone_writes(done: int, total: int) -> None:
+        if done == 3:
+            dst.write_bytes(b"another program's file")
+
+    res = synthesize_video(
+        src,
+        dst,
+        smile,
+        progress=someone_writes,
+        replace=False,
+        another_name=lambda p: p.with_name("clip (1).mp4"),
+    )
+    assert res.path == out / "clip (1).mp4" and len(read_frames(res.path)[0]) == 6
+    assert dst.read_bytes() == b"another program's file"
+    assert sorted(p.name for p in out.iterdir()) == ["clip (1).mp4", "clip.mp4"]
