@@ -51,6 +51,7 @@ __all__ = [
     "photo_output",
     "require_files",
     "user_error",
+    "with_example",
 ]
 
 #: The example photo of the API page (the public-domain portrait of Grace Hopper that matplotlib
@@ -215,6 +216,19 @@ def checked_radio(name: str, **kwargs) -> gr.Radio:
 
 def _is_file(value) -> bool:
     return isinstance(value, dict) and ("path" in value or "url" in value)
+
+
+def with_example(component: gr.components.Component, value) -> gr.components.Component:
+    """Show ``value`` as ``component``'s input in the API page's example call (instead of Gradio's
+    placeholders, a PDF or "Hello!!"); for file inputs, ``value`` is a URL (or a list of them)."""
+    if isinstance(component, gr.File):
+        urls = value if isinstance(value, list) else [value]
+        payload = [handle_file(u) for u in urls]
+        component.example_payload = lambda: payload if isinstance(value, list) else payload[0]
+    else:
+        component.example_payload = lambda: value
+    component.example_value = lambda: value
+    return component
 
 
 def require_files(component: gr.components.Component, name: str) -> gr.components.Component:

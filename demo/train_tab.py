@@ -23,7 +23,7 @@ from mr_core.methods import load_model, read_metadata
 from mr_core.synthesis import check_model_template
 from mr_core.training import DEFAULT_METHOD, describe_failures, train_photos
 
-from .components import require_files
+from .components import EXAMPLE_PHOTO_URL, require_files, with_example
 from .engine import ModelCatalog, ModelEntry, check_backend
 
 __all__ = [
@@ -304,6 +304,10 @@ def mount_train_tab(catalog: ModelCatalog, expressions: list[gr.Dropdown], speak
                 label="Expression name", placeholder="e.g. surprised", elem_id="train-name", scale=3
             )
             train = gr.Button("Train", variant="primary", elem_id="train", scale=1)
+        # the API page's example call: photo sets (the example portrait) and a name, not placeholders
+        with_example(before, [EXAMPLE_PHOTO_URL])
+        with_example(after, [EXAMPLE_PHOTO_URL])
+        with_example(name, "surprised")
         train_status = gr.Markdown(elem_id="train-status")
         with gr.Row():
             trained = gr.File(

@@ -449,6 +449,10 @@ def test_api_page_example_is_a_photo_with_a_face(url):
     example = json.dumps(params[0]["example_input"])
     assert "bus.png" not in example
     assert "grace_hopper.jpg" in example
+    train = info["named_endpoints"]["/train"]["parameters"]
+    examples = json.dumps([p["example_input"] for p in train])
+    assert "sample_file.pdf" not in examples and "Hello!!" not in examples
+    assert examples.count("grace_hopper.jpg") >= 2 and "surprised" in examples
 
 
 def test_status_says_when_a_face_already_shows_the_models_expression():
