@@ -479,7 +479,9 @@ def photo_sampling_map(displacement, matrix, box: tuple[int, int, int, int]) -> 
         a_inv = np.linalg.inv(m[:, :2])
     except np.linalg.LinAlgError:
         raise DataError("the alignment matrix is singular") from None
-    py, px = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    # a row of x and a column of y, broadcast: the same values as full grids, computed once per row / column
+    px = np.arange(x0, x1, dtype=np.float64)[None, :]
+    py = np.arange(y0, y1, dtype=np.float64)[:, None]
     cx = (m[0, 0] * px + m[0, 1] * py + m[0, 2]).astype(np.float32)
     cy = (m[1, 0] * px + m[1, 1] * py + m[1, 2]).astype(np.float32)
     d = cv2.remap(disp, cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
