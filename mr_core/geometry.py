@@ -27,6 +27,7 @@ Nothing here prints; bad input raises :class:`~mr_core.errors.InvalidParameterEr
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -366,9 +367,16 @@ __all__.append("suppress_small_motion")
 
 def identity_map(shape: tuple[int, int]) -> np.ndarray:
     """The sampling map that leaves an image of ``shape`` = (H, W) unchanged, (H, W, 2) float32."""
-    h, w = (int(v) for v in shape)
+    return _identity(*(int(v) for v in shape)).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _identity(h: int, w: int) -> np.ndarray:
+    """:func:`identity_map`, computed once per size (read-only: callers add to it, never into it)."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    return np.stack([xx, yy], axis=-1)
+    m = np.stack([xx, yy], axis=-1)
+    m.setflags(write=False)
+    return m
 
 
 def expression_flow_map(
@@ -471,7 +479,9 @@ def photo_sampling_map(displacement, matrix, box: tuple[int, int, int, int]) -> 
         a_inv = np.linalg.inv(m[:, :2])
     except np.linalg.LinAlgError:
         raise DataError("the alignment matrix is singular") from None
-    py, px = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    # a row of x and a column of y, broadcast: the same values as full grids, computed once per row / column
+    px = np.arange(x0, x1, dtype=np.float64)[None, :]
+    py = np.arange(y0, y1, dtype=np.float64)[:, None]
     cx = (m[0, 0] * px + m[0, 1] * py + m[0, 2]).astype(np.float32)
     cy = (m[1, 0] * px + m[1, 1] * py + m[1, 2]).astype(np.float32)
     d = cv2.remap(disp, cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -515,25 +525,31 @@ def rasterize_triangles(points, triangles, shape: tuple[int, int], step: int = 1
     total = int(cnt.sum())
     if total == 0:
         return index, bary
-    tid = np.repeat(np.arange(len(tri)), cnt)
-    off = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    px = x0[tid] + off % nx[tid]
-    py = y0[tid] + off // nx[tid]
-    A = V[tid]
-    e1 = A[:, 1] - A[:, 0]
-    e2 = A[:, 2] - A[:, 0]
-    qx = px - A[:, 0, 0]
-    qy = py - A[:, 0, 1]
+    # What belongs to a triangle is computed once per triangle, then read per pixel.
+    a0 = V[:, 0]
+    e1 = V[:, 1] - a0
+    e2 = V[:, 2] - a0
     den = e1[:, 0] * e2[:, 1] - e2[:, 0] * e1[:, 1]
     ok = np.abs(den) > 1e-12
     den = np.where(ok, den, 1.0)
-    b1 = (qx * e2[:, 1] - e2[:, 0] * qy) / den
-    b2 = (e1[:, 0] * qy - qx * e1[:, 1]) / den
+    tid = np.repeat(np.arange(len(tri)), cnt)
+    off = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    nxt = nx[tid]
+    px = x0[tid] + off % nxt
+    py = y0[tid] + off // nxt
+    e1x, e1y, e2x, e2y, a0x, a0y, d = (
+        np.ascontiguousarray(v)[tid] for v in (e1[:, 0], e1[:, 1], e2[:, 0], e2[:, 1], a0[:, 0], a0[:, 1], den)
+    )
+    qx = px - a0x
+    qy = py - a0y
+    b1 = (qx * e2y - e2x * qy) / d
+    b2 = (e1x * qy - qx * e1y) / d
     b0 = 1.0 - b1 - b2
     eps = -1e-7
-    inside = ok & (b0 >= eps) & (b1 >= eps) & (b2 >= eps)
-    index[py[inside], px[inside]] = tid[inside]
-    bary[py[inside], px[inside]] = np.stack([b0, b1, b2], axis=-1)[inside]
+    inside = ok[tid] & (b0 >= eps) & (b1 >= eps) & (b2 >= eps)
+    py, px = py[inside], px[inside]
+    index[py, px] = tid[inside]
+    bary[py, px] = np.stack([b0[inside], b1[inside], b2[inside]], axis=-1)
     return index, bary
 
 
@@ -543,32 +559,64 @@ def piecewise_affine_map(index, bary, triangles, points, shape: tuple[int, int])
     ``index``/``bary`` describe the output frame (rasterized with the output positions of the
     points, possibly on a coarse grid); ``points`` (k, 2) are the same points' positions in the
     image to sample.  Pixels no triangle covers sample themselves.  A coarse grid is interpolated
-    bilinearly to ``shape`` = (H, W).  Returns float32 (H, W, 2) for :func:`warp_image`.
+    bilinearly to ``shape`` = (H, W).  Returns float32 (H, W, 2) for :func:`warp_image`.  To map
+    several point sets through one raster, :func:`prepare_raster` it once and call its ``map``.
     """
-    import cv2
-
-    Q = _check_points(points, "points")
-    tri = np.asarray(triangles, dtype=np.int64)
-    h, w = (int(v) for v in shape)
-    gh, gw = index.shape
-    step = -(-h // gh) if gh else 1
-    disp = np.zeros((gh * gw, 2), dtype=np.float32)
-    sel = np.flatnonzero(index.ravel() >= 0)
-    if len(sel):
-        t = index.ravel()[sel]
-        b = bary.reshape(-1, 3)[sel].astype(np.float64)
-        V = Q[tri[t]]
-        pos = b[:, 0, None] * V[:, 0] + b[:, 1, None] * V[:, 1] + b[:, 2, None] * V[:, 2]
-        pos[:, 0] -= (sel % gw) * step
-        pos[:, 1] -= (sel // gw) * step
-        disp[sel] = pos
-    disp = disp.reshape(gh, gw, 2)
-    if (gh, gw) != (h, w):
-        m = np.array([[1.0 / step, 0, 0], [0, 1.0 / step, 0]])
-        disp = cv2.warpAffine(
-            disp, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
-        )
-    return identity_map((h, w)) + disp
+    return prepare_raster(index, bary, triangles).map(points, shape)
 
 
-__all__ += ["piecewise_affine_map", "rasterize_triangles"]
+class PreparedRaster:
+    """A raster of :func:`rasterize_triangles` made ready for any number of piecewise-affine maps.
+
+    What depends only on the raster (the covered pixels, their triangles' corners and barycentric
+    weights, their positions) is gathered once; :meth:`map` then only reads the points.  The maps
+    are the same, bit for bit, as :func:`piecewise_affine_map`'s.
+    """
+
+    def __init__(self, index, bary, triangles) -> None:
+        index = np.asarray(index)
+        tri = np.asarray(triangles, dtype=np.int64)
+        self.grid = index.shape
+        gw = self.grid[1]
+        self.sel = np.flatnonzero(index.ravel() >= 0)
+        t = index.ravel()[self.sel]
+        corners = tri[t]
+        b = np.asarray(bary).reshape(-1, 3)[self.sel].astype(np.float64)
+        # one contiguous array per corner: the gathers and products of map() run on plain vectors
+        self.corners = [np.ascontiguousarray(corners[:, j]) for j in range(3)]
+        self.bary = [np.ascontiguousarray(b[:, j]) for j in range(3)]
+        self.k = int(tri.max()) + 1 if tri.size else 0
+        self.col = self.sel % gw
+        self.row = self.sel // gw
+
+    def map(self, points, shape: tuple[int, int]) -> np.ndarray:
+        """The sampling map (H, W, 2) float32 of the warp to this raster from ``points`` (k, 2)."""
+        import cv2
+
+        Q = _check_points(points, "points")
+        if len(Q) < self.k:
+            raise DataError(f"points must hold the {self.k} mesh points the triangles index, got {len(Q)}")
+        h, w = (int(v) for v in shape)
+        gh, gw = self.grid
+        step = -(-h // gh) if gh else 1
+        disp = np.zeros((gh * gw, 2), dtype=np.float32)
+        if len(self.sel):
+            (b0, b1, b2), (c0, c1, c2) = self.bary, self.corners
+            for axis, offset in ((0, self.col), (1, self.row)):
+                q = np.ascontiguousarray(Q[:, axis])
+                disp[self.sel, axis] = b0 * q[c0] + b1 * q[c1] + b2 * q[c2] - offset * step
+        disp = disp.reshape(gh, gw, 2)
+        if (gh, gw) != (h, w):
+            m = np.array([[1.0 / step, 0, 0], [0, 1.0 / step, 0]])
+            disp = cv2.warpAffine(
+                disp, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+            )
+        return _identity(h, w) + disp
+
+
+def prepare_raster(index, bary, triangles) -> PreparedRaster:
+    """``rasterize_triangles``' ``(index, bary)`` of ``triangles``, ready for repeated maps."""
+    return PreparedRaster(index, bary, triangles)
+
+
+__all__ += ["PreparedRaster", "piecewise_affine_map", "prepare_raster", "rasterize_triangles"]

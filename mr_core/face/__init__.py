@@ -17,7 +17,7 @@ from .align import (
 )
 from .detect import ASSETS_DIR, DETECTOR_MODELS, FaceDetector, align_photo, default_detector
 from .paste import move_pixels, paste_back
-from .tracking import FaceTracker, OneEuroFilter, TrackedFace
+from .tracking import FaceTracker, OneEuroFilter, TrackedFace, interpolate_faces
 
 __all__ = [
     "ASSETS_DIR",
@@ -39,6 +39,7 @@ __all__ = [
     "estimate_similarity",
     "face_mask",
     "get_template",
+    "interpolate_faces",
     "move_pixels",
     "paste_back",
 ]

@@ -7,6 +7,8 @@ moves the photo's own pixels by a motion drawn in the crop's frame.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -16,6 +18,16 @@ from .align import AlignedFace, _as_rgb, _invert_affine, _roi_of_crop, face_mask
 
 
 # --------------------------------------------------------------------------- paste-back
+@lru_cache(maxsize=32)
+def _support(template: str, h: int, w: int) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) around the pixels of a crop's paste-back mask that are not 0, with a
+    pixel's margin; None when there are none."""
+    ys, xs = np.nonzero(face_mask(template, (h, w)))
+    if len(xs) == 0:
+        return None
+    return (int(xs.min()) - 1, int(ys.min()) - 1, int(xs.max()) + 2, int(ys.max()) + 2)
+
+
 def move_pixels(
     image, displacement: np.ndarray, aligned: AlignedFace, *, inplace: bool = False
 ) -> np.ndarray:
@@ -72,10 +84,9 @@ def paste_back(
     m = np.asarray(aligned.matrix, dtype=np.float64)
     inv = _invert_affine(m)
     crop_mask = face_mask(aligned.template, (h, w))
-    ys, xs = np.nonzero(crop_mask)
-    if len(xs) == 0:
+    support = _support(aligned.template, h, w)
+    if support is None:
         return out
-    support = (xs.min() - 1, ys.min() - 1, xs.max() + 2, ys.max() + 2)
     x0, y0, x1, y1 = _roi_of_crop(inv, (h, w), rgb.shape, pad=2.0, box=support)
     if x1 <= x0 or y1 <= y0:
         return out

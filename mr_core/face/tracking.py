@@ -8,7 +8,8 @@ face that the detector misses for a few frames where it was last seen, and fades
 when it appears and out when it is gone, so nothing jumps.
 
 :meth:`FaceTracker.smooth` smooths any other per-face point array (e.g. dense landmarks) the same
-way, under a name of the caller's choice.
+way, under a name of the caller's choice.  :func:`interpolate_faces` gives the faces of a frame
+between two frames whose faces were detected, so that the detector need not run on every frame.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from ..errors import InvalidParameterError
 from .align import DetectedFace
 
-__all__ = ["FaceTracker", "OneEuroFilter", "TrackedFace"]
+__all__ = ["FaceTracker", "OneEuroFilter", "TrackedFace", "interpolate_faces"]
 
 
 class OneEuroFilter:
@@ -214,3 +215,37 @@ class FaceTracker:
         ]
         out.sort(key=lambda tf: tf.face.area, reverse=True)
         return out
+
+
+def interpolate_faces(
+    before: list[DetectedFace], after: list[DetectedFace], w: float, match_distance: float = 1.0
+) -> list[DetectedFace] | None:
+    """The faces of a frame between two frames' detections, moved linearly (``w`` = 0: ``before``,
+    1: ``after``), largest first.
+
+    Each face of ``after`` must match one face of ``before`` (eye midpoints less than
+    ``match_distance`` eye distances apart) and the other way round; otherwise (a face comes, goes
+    or jumps) ``None``: the frame in between must be detected itself.
+    """
+    if len(before) != len(after):
+        return None
+    w = float(min(max(w, 0.0), 1.0))
+    out = []
+    used: set[int] = set()
+    for face in after:
+        centre = _centre(face)
+        best, best_d = None, math.inf
+        for i, other in enumerate(before):
+            d = float(np.linalg.norm(_centre(other) - centre))
+            limit = match_distance * max(min(other.eye_distance, face.eye_distance), 1.0)
+            if i not in used and d < limit and d < best_d:
+                best, best_d = i, d
+        if best is None:
+            return None
+        used.add(best)
+        a = before[best]
+        box = tuple(float((1.0 - w) * p + w * q) for p, q in zip(a.box, face.box, strict=True))
+        kps = (1.0 - w) * np.asarray(a.keypoints, dtype=np.float64) + w * np.asarray(face.keypoints, dtype=np.float64)
+        out.append(DetectedFace(box=box, keypoints=kps, score=(1.0 - w) * a.score + w * face.score))
+    out.sort(key=lambda f: f.area, reverse=True)
+    return out

@@ -228,16 +228,23 @@ class MeshRegressionModel(TextureModel):
         """Predicted motion (n, 478, 2) of landmarks (n, 478, 2), pinned points kept still."""
         w = self._size[1]
         a = L.reshape(len(L), -1) / w
-        d = (self.shape_delta_ + (a - self.shape_mean_) @ self.shape_weights_).reshape(L.shape) * w
+        cached = getattr(self, "_weights64", None)  # the float64 product's weights, converted once
+        if cached is None or cached[0] is not self.shape_weights_:
+            cached = self._weights64 = (self.shape_weights_, self.shape_weights_.astype(np.float64))
+        a = a - self.shape_mean_
+        # One face: einsum, not BLAS, whose threads stall for milliseconds on a busy CPU at this size.
+        p = np.einsum("ij,jk->ik", a, cached[1]) if len(a) == 1 else a @ cached[1]
+        d = (self.shape_delta_ + p).reshape(L.shape) * w
         d[:, mesh.pinned_points()] = 0.0
         return d
 
     def _reference(self):
         if getattr(self, "_reference_raster", None) is None:
             h, w = self._size
-            self._reference_raster = geometry.rasterize_triangles(
+            index, bary = geometry.rasterize_triangles(
                 self.reference_shape_.astype(np.float64) - 0.5, mesh.triangles(), (h, w)
             )
+            self._reference_raster = geometry.prepare_raster(index, bary, mesh.triangles())
         return self._reference_raster
 
     def _mouth(self):
@@ -319,10 +326,7 @@ class MeshRegressionModel(TextureModel):
 
     def normalise(self, x: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """A crop (h, w, c) warped from its own landmarks (478, 2) to the reference shape."""
-        index, bary = self._reference()
-        m = geometry.piecewise_affine_map(
-            index, bary, mesh.triangles(), np.asarray(landmarks, dtype=np.float64) - 0.5, self._size
-        )
+        m = self._reference().map(np.asarray(landmarks, dtype=np.float64) - 0.5, self._size)
         return geometry.warp_image(x, m, "linear")
 
     def partial_fit(self, X, Y, source_landmarks, target_landmarks) -> MeshRegressionModel:
@@ -415,11 +419,9 @@ class MeshRegressionModel(TextureModel):
         L = np.asarray(landmarks, dtype=np.float64)
         La = self.predict_landmarks(L, a)
         tri = self._front_last(La)
-        index, bary = geometry.rasterize_triangles(La - 0.5, tri, (h, w), step=2)
-        moving = geometry.piecewise_affine_map(index, bary, tri, L - 0.5, (h, w))
-        to_ref = geometry.piecewise_affine_map(
-            index, bary, tri, self.reference_shape_.astype(np.float64) - 0.5, (h, w)
-        )
+        raster = geometry.prepare_raster(*geometry.rasterize_triangles(La - 0.5, tri, (h, w), step=2), tri)
+        moving = raster.map(L - 0.5, (h, w))
+        to_ref = raster.map(self.reference_shape_.astype(np.float64) - 0.5, (h, w))
         moved = geometry.warp_image(x, moving)
         pred = self._dress_mouth(np.asarray(tex.predict(self.normalise(x, L)[None])[0], dtype=np.float32))
         content = geometry.warp_image(pred, to_ref, "linear")

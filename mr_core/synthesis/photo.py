@@ -10,6 +10,7 @@ away from the face stay bit-identical; ``a = 0`` returns the photo unchanged.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,6 +80,33 @@ def _check_intensity(intensity) -> float:
     if not 0.0 <= a <= MAX_INTENSITY:
         raise InvalidParameterError(f"intensity must be in [0, {MAX_INTENSITY}], not {intensity!r}")
     return a
+
+
+def _edit_faces(
+    out: np.ndarray, model, a: float, aligned: list, landmarks=None, *, crops_in=None, seconds=None
+) -> np.ndarray:
+    """Edit the aligned faces ``aligned`` of the photo ``out`` (uint8, written in place) at intensity
+    ``a`` > 0 with their crops' ``landmarks`` (one (478, 2) array per face, for methods that need them).
+
+    The crops are edited by :func:`~mr_core.methods.edit_crops`; pixels then move in the photo itself
+    (full resolution) and the colour change is added on top.  Returns the edited crops.  ``seconds``
+    (a dict): the time spent is added to its ``"edit"`` (the crops) and ``"paste"`` (the photo) entries.
+    """
+    t0 = time.perf_counter()
+    if crops_in is None:
+        crops_in = np.stack([al.crop for al in aligned])
+    edit = edit_crops(model, crops_in, a, landmarks=landmarks)
+    t1 = time.perf_counter()
+    texture = np.rint(np.clip(crops_in / np.float32(255.0) + edit.change, 0.0, 1.0) * 255.0).astype(np.uint8)
+    for i, (al, tex) in enumerate(zip(aligned, texture, strict=True)):
+        if edit.motion is not None:
+            motion = edit.motion[i] if edit.motion.ndim == 4 else edit.motion
+            move_pixels(out, motion, al, inplace=True)
+        paste_back(out, tex, al, inplace=True)
+    if seconds is not None:
+        seconds["edit"] = seconds.get("edit", 0.0) + t1 - t0
+        seconds["paste"] = seconds.get("paste", 0.0) + time.perf_counter() - t1
+    return edit.crops
 
 
 def synthesize(
@@ -174,17 +202,7 @@ def synthesize(
     if a == 0.0:
         crops_out = crops_in.copy()
     else:
-        edit = edit_crops(model, crops_in, a, landmarks=marks)
-        crops_out = edit.crops
-        # Pixels move in the photo itself (full resolution); the colour change is added on top.
-        texture = np.rint(np.clip(crops_in / np.float32(255.0) + edit.change, 0.0, 1.0) * 255.0).astype(
-            np.uint8
-        )
-        for i, (al, tex) in enumerate(zip(aligned, texture, strict=True)):
-            if edit.motion is not None:
-                motion = edit.motion[i] if edit.motion.ndim == 4 else edit.motion
-                move_pixels(out, motion, al, inplace=True)
-            paste_back(out, tex, al, inplace=True)
+        crops_out = _edit_faces(out, model, a, aligned, marks, crops_in=crops_in)
     results = []
     for face, al, c_in, c_out in zip(usable, aligned, crops_in, crops_out, strict=True):
         results.append(

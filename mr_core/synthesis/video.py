@@ -2,13 +2,16 @@
 
 :func:`synthesize_video` decodes a clip with PyAV (FFmpeg inside its wheels; no system FFmpeg),
 detects the faces of each frame, follows them with a :class:`~mr_core.face.FaceTracker` (matched by
-position, smoothed over time, held briefly when missed, faded in and out), edits them with
-:func:`mr_core.synthesis.synthesize` and encodes the frames as H.264 in MP4: same size, frame rate,
-frame timestamps and number of frames as the input, the rotation metadata kept (faces are found and
-edited upright), the audio stream copied unchanged when MP4 can hold it (re-encoded as AAC
-otherwise).  Frames go through one at a time, so memory does not grow with the clip's length.  The
-output is written to a temporary file beside the target and renamed at the end: a failure leaves
-nothing at the output path.
+position, smoothed over time, held briefly when missed, faded in and out), edits them as the photo
+pipeline does (:func:`mr_core.synthesis.synthesize`: aligned crop, the method's edit, pixels moved and
+the change pasted at the frame's own resolution) and encodes the frames as H.264 in MP4: same size,
+frame rate, frame timestamps and number of frames as the input, the rotation metadata kept (faces are
+found and edited upright), the audio stream copied unchanged when MP4 can hold it (re-encoded as AAC
+otherwise).  The detector and the landmarker run on every other frame; the faces and landmarks of
+the frames between are interpolated from those on either side (:class:`_Editor`).  Decoding, finding
+the faces, editing them and encoding run in four threads beside each other, with a few frames
+queued between them, so memory does not grow with the clip's length.  The output is written to a
+temporary file beside the target and renamed at the end: a failure leaves nothing at the output path.
 """
 
 from __future__ import annotations
@@ -22,12 +25,23 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..atomic import make_temporary, publish
-from ..errors import FaceError, VideoError
-from ..face import MIN_EYE_DISTANCE, FaceDetector, FaceTracker, default_detector
-from .photo import _check_intensity, check_model_template, synthesize
+from ..errors import InvalidParameterError, VideoError
+from ..face import (
+    MIN_EYE_DISTANCE,
+    FaceDetector,
+    FaceTracker,
+    align_face,
+    default_detector,
+    interpolate_faces,
+)
+from ..face.align import _invert_affine
+from ..face.landmarks import shared_landmarker
+from ..methods import get_method, method_of
+from .photo import _check_intensity, _edit_faces, check_model_template
 
 __all__ = [
     "VIDEO_SUFFIXES",
@@ -40,6 +54,12 @@ __all__ = [
 
 #: File name endings taken as videos.
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+
+#: The stages :attr:`VideoResult.seconds` times: decoding, colour conversion (YUV to RGB and back),
+#: detection and tracking, alignment, landmarks, the crops' edit, moving and pasting at the frame's
+#: resolution, encoding.  Decoding and encoding (each with its conversion) run in threads of their own,
+#: beside the others.
+STAGES = ("decode", "convert", "detect", "align", "landmarks", "edit", "paste", "encode")
 
 #: Audio codecs the MP4 muxer takes as they are (others are re-encoded as AAC).
 _MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
@@ -85,8 +105,8 @@ class VideoInfo:
 @dataclass
 class VideoResult:
     """What :func:`synthesize_video` did: frames written, frames with a face found, frames edited, faces followed,
-    the seconds spent per stage (decode, detect, edit; encode, which runs in a thread beside them), and
-    notes for the user."""
+    the seconds spent per stage (:data:`STAGES`; decoding and encoding run in threads beside the
+    others), and notes for the user."""
 
     path: Path
     info: VideoInfo
@@ -205,49 +225,198 @@ def _check_limits(info: VideoInfo, path: Path, limits: VideoLimits) -> None:
         )
 
 
-def _edit_frame(
-    rgb, tracked, model, a, *, largest_only, min_eye_distance, tracker=None, t: float = 0.0, held=None
-) -> tuple[np.ndarray, bool]:
-    """The frame with its tracked faces edited (each at ``a`` times its fade weight).
+# ------------------------------------------------------------------------------ colour conversion
+#: Colour spaces whose YUV -> RGB conversion is BT.601's (what FFmpeg assumes when a clip says none).
+_BT601 = {2, 5, 6}  # unspecified, BT.470 BG, SMPTE 170M
 
-    For methods that move each face by its own landmarks, the landmarks are smoothed over time per
-    track (``tracker``) and, in a frame where the landmarker misses a tracked face, the track's last
-    ones are used (``held``: track id -> landmarks), so a briefly lost face does not jump.
+
+def _to_rgb(frame) -> tuple[np.ndarray, bool]:
+    """The decoded frame as RGB (as stored, not yet rotated) and whether OpenCV converted it.
+
+    8-bit 4:2:0 BT.601 limited-range frames (what FFmpeg also assumes when a clip says nothing)
+    are converted by OpenCV, several times faster than swscale and closer to the exact BT.601
+    formula; they are converted back the same way (:func:`_to_video_frame`).  Others go through
+    PyAV (swscale), which reads their colour space and range.
     """
-    faces = [tf for tf in tracked if tf.weight > 0 and tf.face.eye_distance >= min_eye_distance]
-    if largest_only:
-        faces = faces[:1]
-    if not faces or a == 0.0:
-        return rgb, False
-    groups: dict[float, list] = {}
-    for tf in faces:
-        groups.setdefault(round(tf.weight, 4), []).append(tf)
-    out = rgb
-    for weight, group in groups.items():
-
-        def landmarks(i, points, group=group):
-            tid = group[i].track_id
-            if points is None:
-                return None if held is None else held.get(tid)
-            smoothed = tracker.smooth(tid, points, t) if tracker is not None else points
-            if held is not None:
-                held[tid] = smoothed
-            return smoothed
-
-        try:
-            out = synthesize(
-                out,
-                model,
-                a * weight,
-                faces=[tf.face for tf in group],
-                min_eye_distance=min_eye_distance,
-                landmarks_filter=landmarks,
-            ).image
-        except FaceError:
-            continue
-    return out, out is not rgb
+    if (
+        frame.format.name == "yuv420p"
+        and frame.width % 2 == 0
+        and frame.height % 2 == 0
+        and int(frame.colorspace) in _BT601
+        and int(frame.color_range) in (0, 1)  # unspecified or limited ("MPEG") range
+    ):
+        return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420), True
+    return frame.to_ndarray(format="rgb24"), False
 
 
+def _to_video_frame(rgb: np.ndarray, fast: bool):
+    import av
+
+    if fast:
+        return av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+    return av.VideoFrame.from_ndarray(rgb, format="rgb24")
+
+
+# ------------------------------------------------------------------------------ the frames' faces
+@dataclass(eq=False)
+class _Frame:
+    """One decoded frame on its way through the editor."""
+
+    rgb: np.ndarray | None  # upright RGB, edited in place
+    pts: int | None
+    time_base: Fraction | None
+    t: float  # seconds
+    fast: bool  # converted by OpenCV: converted back the same way
+    faces: list | None = None  # detected (or interpolated) faces, before tracking
+    tracked: list = field(default_factory=list)
+    edits: list = field(default_factory=list)  # (TrackedFace, AlignedFace) of the faces to edit
+    marks: dict = field(default_factory=dict)  # track id -> landmarks in its crop (as found)
+    photo_marks: dict = field(default_factory=dict)  # track id -> the same in frame pixels
+    jobs: list = field(default_factory=list)  # (intensity, aligned faces, their landmarks or None)
+
+
+def _crop_to_frame(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Landmarks in crop pixels (the landmarker's convention: pixel centres at +0.5) -> frame pixels."""
+    inv = _invert_affine(matrix)
+    return (points - 0.5) @ inv[:, :2].T + inv[:, 2]
+
+
+def _frame_to_crop(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    m = np.asarray(matrix, dtype=np.float64)
+    return points @ m[:, :2].T + m[:, 2] + 0.5
+
+
+class _Editor:
+    """Detect, follow, align and find the landmarks of the faces of a clip's frames, in order, and
+    say how to edit each frame (its ``jobs``; :func:`_edit_frame` does them).
+
+    The detector and the landmarker run on every ``every``-th frame (a keyframe) and on the
+    frames between only where they must: there the faces and the landmarks are interpolated
+    linearly from the keyframes on either side (the landmarks in frame pixels, then drawn into the
+    frame's own crop), which is what the tracker's smoothing makes of them anyway.  A frame between
+    keyframes whose faces do not match one to one (one comes, goes or jumps) is detected itself, and
+    a face the landmarker missed on either side gets its own landmarks.  The frames between wait
+    for the next keyframe (at most ``every - 1`` of them), so nothing is extrapolated.
+    """
+
+    def __init__(self, model, a, detector, tracker, *, largest_only, min_eye_distance, every, seconds):
+        self.model, self.a, self.detector, self.tracker = model, a, detector, tracker
+        self.largest_only, self.min_eye = largest_only, min_eye_distance
+        self.every = max(1, int(every))
+        self.seconds = seconds
+        self.size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
+        self.landmarks = a != 0.0 and getattr(get_method(method_of(model)), "NEEDS_LANDMARKS", False)
+        self.marker = shared_landmarker() if self.landmarks else None
+        self.pending: list[_Frame] = []
+        self.key: _Frame | None = None  # the last keyframe
+        self.held: dict[int, np.ndarray] = {}  # track id -> last landmarks used
+
+    def _time(self, stage: str, t0: float) -> float:
+        t = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + t - t0
+        return t
+
+    def push(self, frame: _Frame) -> list[_Frame]:
+        """Take the next frame; returns the frames now edited (in order, possibly none)."""
+        if self.key is not None and len(self.pending) < self.every - 1:
+            self.pending.append(frame)
+            return []
+        t0 = time.perf_counter()
+        frame.faces = self.detector.detect(frame.rgb)
+        self._time("detect", t0)
+        return self._run(frame)
+
+    def finish(self) -> list[_Frame]:
+        """The frames still waiting (the clip ended between keyframes), edited."""
+        return self._run(None)
+
+    def _run(self, key: _Frame | None) -> list[_Frame]:
+        prev, between = self.key, self.pending
+        frames = between + ([key] if key is not None else [])
+        t0 = time.perf_counter()
+        for f in between:
+            f.faces = None
+            if prev is not None and key is not None:
+                span = key.t - prev.t
+                w = (f.t - prev.t) / span if span > 0 else 0.5
+                f.faces = interpolate_faces(prev.faces, key.faces, w, self.tracker.match_distance)
+            if f.faces is None:
+                f.faces = self.detector.detect(f.rgb)
+        for f in frames:
+            f.tracked = self.tracker.update(f.faces, f.t)
+        t0 = self._time("detect", t0)
+        if self.a != 0.0:
+            for f in frames:
+                faces = [tf for tf in f.tracked if tf.weight > 0 and tf.face.eye_distance >= self.min_eye]
+                if self.largest_only:
+                    faces = faces[:1]
+                f.edits = [(tf, align_face(f.rgb, tf.face, size=self.size)) for tf in faces]
+            t0 = self._time("align", t0)
+        if self.landmarks:
+            if key is not None:
+                for tf, al in key.edits:
+                    found = self.marker.analyze(al.crop)
+                    if found is not None:
+                        key.marks[tf.track_id] = found.landmarks
+                        key.photo_marks[tf.track_id] = _crop_to_frame(found.landmarks, al.matrix)
+            for f in between:
+                for tf, al in f.edits:
+                    tid = tf.track_id
+                    if (
+                        key is not None
+                        and prev is not None
+                        and tid in prev.photo_marks
+                        and tid in key.photo_marks
+                    ):
+                        span = key.t - prev.t
+                        w = (f.t - prev.t) / span if span > 0 else 0.5
+                        pts = (1.0 - w) * prev.photo_marks[tid] + w * key.photo_marks[tid]
+                        f.marks[tid] = _frame_to_crop(pts, al.matrix)
+                    else:
+                        found = self.marker.analyze(al.crop)
+                        if found is not None:
+                            f.marks[tid] = found.landmarks
+            self._time("landmarks", t0)
+        for f in frames:
+            self._plan(f)
+        self.pending = []
+        if key is not None:
+            # what the next run reads of it (not its pixels)
+            self.key = _Frame(None, None, None, key.t, False, faces=key.faces, photo_marks=key.photo_marks)
+        return frames
+
+    def _plan(self, f: _Frame) -> None:
+        """The frame's edits (``f.jobs``): its faces with their landmarks (smoothed over time, or held
+        when briefly missed), grouped by intensity (``a`` times each face's fade weight)."""
+        groups: dict[float, tuple[list, list]] = {}
+        t0 = time.perf_counter()
+        for tf, al in f.edits:
+            points = None
+            if self.landmarks:
+                tid = tf.track_id
+                points = f.marks.get(tid)
+                if points is not None:
+                    points = self.held[tid] = self.tracker.smooth(tid, points, f.t)
+                else:
+                    points = self.held.get(tid)  # briefly missed: the last ones, so the face does not jump
+                if points is None:
+                    continue
+            aligned, marks = groups.setdefault(round(tf.weight, 4), ([], []))
+            aligned.append(al)
+            marks.append(points)
+        self._time("landmarks", t0)
+        f.jobs = [
+            (self.a * w, aligned, marks if self.landmarks else None) for w, (aligned, marks) in groups.items()
+        ]
+
+
+def _edit_frame(model, f: _Frame, seconds: dict) -> None:
+    """Do a frame's edits (:meth:`_Editor._plan`) in place."""
+    for a, aligned, marks in f.jobs:
+        _edit_faces(f.rgb, model, a, aligned, marks, seconds=seconds)
+
+
+# ------------------------------------------------------------------------------ the clip
 def synthesize_video(
     src: str | os.PathLike,
     dst: str | os.PathLike,
@@ -264,13 +433,16 @@ def synthesize_video(
     preset: str = "superfast",
     replace: bool = True,
     another_name: Callable[[Path], Path] | None = None,
+    detect_every: int = 2,
 ) -> VideoResult:
     """Edit every face of every frame of the clip ``src`` and write it to ``dst`` (H.264 MP4).
 
     ``progress(done, total)`` is called after each frame (``total`` is the expected frame count).
     ``replace=False`` never replaces a file at ``dst``, even one created while the clip was edited:
     the result goes to ``another_name(dst)`` (``VideoResult.path``) or ``FileExistsError`` is raised.
-    Raises :class:`~mr_core.errors.VideoError` for a file that is not a readable video, has no
+    ``detect_every``: the detector and the landmarker run on every n-th frame, the faces and
+    landmarks of the frames between are interpolated (see :class:`_Editor`); 1 runs them on every
+    frame.  Raises :class:`~mr_core.errors.VideoError` for a file that is not a readable video, has no
     video stream, or is over ``limits``; ``dst`` is then left as it was.  Frames without a face pass
     unchanged (``VideoResult.frames_with_face`` counts the others).
     """
@@ -278,12 +450,23 @@ def synthesize_video(
 
     a = _check_intensity(intensity)
     check_model_template(model)
+    if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
+        raise InvalidParameterError(f"detect_every must be an integer >= 1, got {detect_every!r}")
     src, dst = Path(src), Path(dst)
     limits = limits or VideoLimits()
     det = detector if detector is not None else default_detector()
     tracker = tracker or FaceTracker()
-    held_landmarks: dict[int, np.ndarray] = {}
-    timing = {"decode": 0.0, "detect": 0.0, "edit": 0.0, "encode": 0.0}
+    timing = {k: 0.0 for k in STAGES}
+    editor = _Editor(
+        model,
+        a,
+        det,
+        tracker,
+        largest_only=largest_only,
+        min_eye_distance=min_eye_distance,
+        every=detect_every,
+        seconds=timing,
+    )
 
     with _open(src) as container:
         info, vs, audio_in = _describe(container, src)
@@ -293,9 +476,8 @@ def synthesize_video(
         result = VideoResult(path=dst, info=info)
         try:
             with av.open(str(tmp), mode="w", format="mp4") as out:
-                ostream = None
                 audio_out = None
-                resampled = None
+                resampled = False
                 if audio_in is not None:
                     if audio_in.codec_context.name in _MP4_AUDIO:
                         audio_out = out.add_stream_from_template(audio_in)
@@ -309,77 +491,62 @@ def synthesize_video(
                             "re-encoded as AAC"
                         )
                 total = info.expected_frames
-                streams = [vs] + ([audio_in] if audio_in is not None else [])
-                rotation = None
                 pending: list = []  # audio packets that come before the first video frame
-                writer: _Writer | None = None  # encodes and writes in a thread of its own
-                t0 = time.perf_counter()
+                # Four threads, each stage beside the others: the reader decodes, this one finds the
+                # faces, the edit stage edits them, the writer encodes (queues of a few frames between).
+                reader = _Reader(container, vs, audio_in, resampled, float(info.fps))
+                writer: _Writer | None = None
+                edit_seconds = {"edit": 0.0, "paste": 0.0}
+
+                def edit(item) -> None:
+                    if isinstance(item, _Frame):
+                        _edit_frame(model, item, edit_seconds)
+                        item = ("frame", item.rgb, item.pts, item.time_base, item.fast)
+                    writer.put(item)
+
+                editing = _Stage("video-edit", edit)
+
+                def emit(frames: list[_Frame]) -> None:
+                    for f in frames:
+                        editing.put(f)
+                        result.frames += 1
+                        result.frames_with_face += any(
+                            tf.seen and tf.face.eye_distance >= min_eye_distance for tf in f.tracked
+                        )
+                        result.frames_edited += bool(f.jobs)
+                        if progress is not None:
+                            progress(result.frames, max(total, result.frames))
+
                 try:
-                    for packet in container.demux(streams):
-                        if packet.stream is audio_in:
-                            if packet.dts is None:
-                                continue
+                    for item in reader:
+                        if item[0] == "audio":
                             if resampled:
-                                for aframe in packet.decode():
+                                for aframe in item[1]:
                                     aframe.pts = None
                                     pending.extend(audio_out.encode(aframe))
                             else:
-                                packet.stream = audio_out
-                                pending.append(packet)
+                                for packet in item[1]:
+                                    packet.stream = audio_out
+                                    pending.append(packet)
                             if writer is not None:  # the header is written with the video stream
-                                writer.put(("packets", pending))
+                                editing.put(("packets", pending))
                                 pending = []
                             continue
-                        for frame in packet.decode():
-                            if rotation is None:
-                                rotation = _frame_rotation(frame)
-                                result.info = info = _with_rotation(info, rotation)
-                                ostream = _open_video_stream(out, vs, info, rotation, crf, preset)
-                                writer = _Writer(out, ostream, timing)
-                                writer.put(("packets", pending))
-                                pending = []
-                            stored = frame.to_ndarray(format="rgb24")
-                            rgb = np.rot90(stored, rotation // 90) if rotation else stored
-                            rgb = np.ascontiguousarray(rgb)
-                            t1 = time.perf_counter()
-                            timing["decode"] += t1 - t0
-                            t = (
-                                float(frame.time)
-                                if frame.time is not None
-                                else result.frames / float(info.fps)
-                            )
-                            tracked = tracker.update(det.detect(rgb), t)
-                            t2 = time.perf_counter()
-                            edited, changed = _edit_frame(
-                                rgb,
-                                tracked,
-                                model,
-                                a,
-                                largest_only=largest_only,
-                                min_eye_distance=min_eye_distance,
-                                tracker=tracker,
-                                t=t,
-                                held=held_landmarks,
-                            )
-                            t3 = time.perf_counter()
-                            if rotation:
-                                edited = np.ascontiguousarray(np.rot90(edited, -(rotation // 90)))
-                            writer.put(("frame", edited, frame.pts, frame.time_base))
-                            t0 = time.perf_counter()
-                            timing["detect"] += t2 - t1
-                            timing["edit"] += t3 - t2
-                            result.frames += 1
-                            result.frames_with_face += any(
-                                tf.seen and tf.face.eye_distance >= min_eye_distance for tf in tracked
-                            )
-                            result.frames_edited += bool(changed)
-                            if progress is not None:
-                                progress(result.frames, max(total, result.frames))
+                        _, frame, rotation = item
+                        if writer is None:
+                            result.info = info = _with_rotation(info, rotation)
+                            ostream = _open_video_stream(out, vs, info, rotation, crf, preset)
+                            writer = _Writer(out, ostream, rotation)
+                            writer.put(("packets", pending))
+                            pending = []
+                        emit(editor.push(frame))
                     if writer is None:
                         raise VideoError(f"{src}: the video stream holds no frame (empty or corrupt file)")
+                    emit(editor.finish())
                     if resampled:
                         pending.extend(audio_out.encode(None))
-                    writer.put(("packets", pending))
+                    editing.put(("packets", pending))
+                    editing.finish()
                     writer.finish()
                 except av.FFmpegError as exc:
                     raise VideoError(
@@ -387,8 +554,13 @@ def synthesize_video(
                         "check the file plays, or export it again"
                     ) from None
                 finally:
+                    reader.stop()
+                    editing.stop()
                     if writer is not None:
                         writer.stop()
+                    for part in (reader.seconds, edit_seconds, writer.seconds if writer else {}):
+                        for k, v in part.items():
+                            timing[k] += v
             result.path = publish(tmp, dst, replace=replace, another_name=another_name)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -398,43 +570,111 @@ def synthesize_video(
     return result
 
 
-class _Writer:
-    """Encode and mux in a thread of its own (a bounded queue: memory stays flat), so that encoding
-    runs beside decoding, detection and editing; its errors come back to the caller."""
+class _Reader:
+    """Demux and decode in a thread of its own, frames converted to upright RGB (a bounded queue:
+    memory stays flat), so that decoding runs beside detection and editing; iterate over it for
+    ``("audio", packets or decoded frames)`` and ``("frame", _Frame, rotation)`` in the clip's order.
+    Its errors come back to the iterating thread."""
 
-    def __init__(self, out, ostream, timing: dict) -> None:
-        self.out, self.ostream, self.timing = out, ostream, timing
+    def __init__(self, container, vs, audio_in, decode_audio: bool, fps: float) -> None:
+        self.container, self.vs, self.audio_in, self.decode_audio = container, vs, audio_in, decode_audio
+        self.fps = fps
+        self.queue: queue.Queue = queue.Queue(maxsize=4)
+        self.seconds = {"decode": 0.0, "convert": 0.0}
+        self.frames_read = 0
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="video-reader", daemon=True)
+        self.thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            streams = [self.vs] + ([self.audio_in] if self.audio_in is not None else [])
+            packets = iter(self.container.demux(streams))
+            rotation = None
+            while not self._stop.is_set():
+                t0 = time.perf_counter()
+                packet = next(packets, None)
+                if packet is None:
+                    break
+                if packet.stream is self.audio_in:
+                    if packet.dts is None:
+                        continue
+                    item = ("audio", list(packet.decode()) if self.decode_audio else [packet])
+                    self.seconds["decode"] += time.perf_counter() - t0
+                    if not self._put(item):
+                        return
+                    continue
+                decoded = packet.decode()
+                t1 = time.perf_counter()
+                self.seconds["decode"] += t1 - t0
+                for frame in decoded:
+                    if rotation is None:
+                        rotation = _frame_rotation(frame)
+                    stored, fast = _to_rgb(frame)
+                    rgb = np.ascontiguousarray(np.rot90(stored, rotation // 90)) if rotation else stored
+                    t = float(frame.time) if frame.time is not None else self.frames_read / self.fps
+                    item = ("frame", _Frame(rgb, frame.pts, frame.time_base, t, fast), rotation)
+                    self.frames_read += 1
+                    t2 = time.perf_counter()
+                    self.seconds["convert"] += t2 - t1
+                    if not self._put(item):
+                        return
+                    t1 = time.perf_counter()
+            self._put(("end",))
+        except BaseException as exc:  # handed to the iterating thread
+            self._put(("error", exc))
+
+    def __iter__(self):
+        while True:
+            item = self.queue.get()
+            if item[0] == "end":
+                return
+            if item[0] == "error":
+                raise item[1]
+            yield item
+
+    def stop(self) -> None:
+        """Stop reading (at the end, or when the caller gave up) and wait for the thread."""
+        self._stop.set()
+        while self.thread.is_alive():
+            try:
+                self.queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self.thread.join()
+
+
+class _Stage:
+    """A thread that does ``work(item)`` for the items put to it, in order (a bounded queue: memory
+    stays flat), beside the caller; its errors come back to the caller by :meth:`put` and :meth:`finish`."""
+
+    def __init__(self, name: str, work: Callable) -> None:
+        self.work = work
         self.queue: queue.Queue = queue.Queue(maxsize=4)
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="video-writer", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        import av
-
         while True:
             item = self.queue.get()
             if item is None:
                 return
             if self.error is not None:
                 continue  # keep draining so the producer never blocks
-            t = time.perf_counter()
             try:
-                if item[0] == "frame":
-                    _, rgb, pts, time_base = item
-                    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                    frame.pts, frame.time_base = pts, time_base
-                    for p in self.ostream.encode(frame):
-                        self.out.mux(p)
-                elif item[0] == "flush":
-                    for p in self.ostream.encode(None):
-                        self.out.mux(p)
-                else:
-                    for p in item[1]:
-                        self.out.mux(p)
+                self.work(item)
             except BaseException as exc:  # handed to the caller by put() / finish()
                 self.error = exc
-            self.timing["encode"] += time.perf_counter() - t
 
     def _check(self) -> None:
         if self.error is not None:
@@ -445,8 +685,7 @@ class _Writer:
         self.queue.put(item)
 
     def finish(self) -> None:
-        """Flush the encoder and wait for everything to be written."""
-        self.put(("flush",))
+        """Wait for everything put so far to be done."""
         self.stop()
         self._check()
 
@@ -454,6 +693,43 @@ class _Writer:
         if self.thread.is_alive():
             self.queue.put(None)
             self.thread.join()
+
+
+class _Writer(_Stage):
+    """Convert, encode and mux in a thread of its own: ``("frame", rgb, pts, time_base, fast)`` and
+    ``("packets", packets)`` (audio)."""
+
+    def __init__(self, out, ostream, rotation: int) -> None:
+        self.out, self.ostream, self.rotation = out, ostream, rotation
+        self.fast_ok = ostream.pix_fmt == "yuv420p"
+        self.seconds = {"encode": 0.0, "convert": 0.0}
+        super().__init__("video-writer", self._write)
+
+    def _write(self, item) -> None:
+        t = time.perf_counter()
+        if item[0] == "frame":
+            _, rgb, pts, time_base, fast = item
+            if self.rotation:
+                rgb = np.ascontiguousarray(np.rot90(rgb, -(self.rotation // 90)))
+            frame = _to_video_frame(rgb, fast and self.fast_ok)
+            frame.pts, frame.time_base = pts, time_base
+            t1 = time.perf_counter()
+            self.seconds["convert"] += t1 - t
+            t = t1
+            for p in self.ostream.encode(frame):
+                self.out.mux(p)
+        elif item[0] == "flush":
+            for p in self.ostream.encode(None):
+                self.out.mux(p)
+        else:
+            for p in item[1]:
+                self.out.mux(p)
+        self.seconds["encode"] += time.perf_counter() - t
+
+    def finish(self) -> None:
+        """Flush the encoder and wait for everything to be written."""
+        self.put(("flush",))
+        super().finish()
 
 
 def _open_video_stream(out, vs, info: VideoInfo, rotation: int, crf: int, preset: str):
