@@ -71,7 +71,7 @@ def main() -> int:
             print(f"| {n} | {statistics.median(walls):.2f} | {statistics.median(reported):.1f} |")
     ref = max(models)
     held_out = [read_image(LONDON / "neutral" / x) for x in names[-10:]]
-    crops = np.stack([align_photo(img) for img in held_out])
+    crops = np.stack([align_photo(img, size=models[ref].image_size_) for img in held_out])
     print(f"\nFewer pairs vs {ref} pairs (held-out: the last 10 London faces; training used the first n)")
     print("| pairs | motion corr. with the largest model | mean change on held-out faces (0-255) |")
     print("|---:|---:|---:|")
