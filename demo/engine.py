@@ -23,7 +23,7 @@ from mr_core.core.modelfile import MODELS_DIR, shipped_models
 from mr_core.core.regression import MaskedRegression
 from mr_core.errors import BackendError, FaceError, InvalidParameterError, ModelFileError
 from mr_core.face import FaceDetector, default_detector
-from mr_core.face.landmarks import Landmarker, expression_score
+from mr_core.face.landmarks import expression_score, shared_landmarker
 from mr_core.imageio import LoadedImage, read_image
 from mr_core.methods import load_model, read_metadata
 from mr_core.synthesis import MAX_INTENSITY, synthesize
@@ -62,19 +62,6 @@ _ALREADY = {
     "smile": ("smiles", "smile"),
 }
 
-_scorer: Landmarker | None = None
-_scorer_lock = threading.Lock()
-
-
-def _blendshape_landmarker() -> Landmarker:
-    """A FaceLandmarker that scores blendshapes, shared by all requests (created on first use)."""
-    global _scorer
-    with _scorer_lock:
-        if _scorer is None:
-            _scorer = Landmarker(blendshapes=True)
-        return _scorer
-
-
 def already_there(entry: ModelEntry, crops) -> str | None:
     """A sentence when the faces (their aligned crops, uint8) already show the expression ``entry``
     makes, e.g. the ``neutral`` model on a face that does not smile; ``None`` otherwise, or when the
@@ -84,7 +71,7 @@ def already_there(entry: ModelEntry, crops) -> str | None:
         return None
     there = 0
     for crop in crops:
-        face = _blendshape_landmarker().analyze(crop)
+        face = shared_landmarker(blendshapes=True).analyze(crop)
         if face is None or not face.blendshapes:
             continue
         smile = expression_score(face.blendshapes, "smile")

@@ -205,17 +205,17 @@ class Landmarker:
         self.close()
 
 
-_shared: Landmarker | None = None
+_shared: dict[bool, Landmarker] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_landmarker() -> Landmarker:
-    """The process-wide :class:`Landmarker` for editing (no blendshapes), created on first call."""
-    global _shared
+def shared_landmarker(blendshapes: bool = False) -> Landmarker:
+    """The process-wide :class:`Landmarker` of its kind (editing: no blendshapes; scoring: with them),
+    created on first call."""
     with _shared_lock:
-        if _shared is None:
-            _shared = Landmarker(blendshapes=False)
-        return _shared
+        if blendshapes not in _shared:
+            _shared[blendshapes] = Landmarker(blendshapes=blendshapes)
+        return _shared[blendshapes]
 
 
 def expression_score(blendshapes: dict[str, float], expression: str) -> float:
