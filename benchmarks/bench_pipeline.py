@@ -102,7 +102,8 @@ def main() -> int:
             f"median of {args.repeat} runs (ms)"
         )
         header = f"{'photo':>10} " + " ".join(
-            f"{k:>13}" for k in ("detect", "align", "landmarks", "edit crop", "move+paste", "total", "synthesize()")
+            f"{k:>13}"
+            for k in ("detect", "align", "landmarks", "edit crop", "move+paste", "total", "synthesize()")
         )
         print(header)
         for label, rgb in (("512x512", photo), ("4000x3000", big)):

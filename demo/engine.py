@@ -62,6 +62,7 @@ _ALREADY = {
     "smile": ("smiles", "smile"),
 }
 
+
 def already_there(entry: ModelEntry, crops) -> str | None:
     """A sentence when the faces (their aligned crops, uint8) already show the expression ``entry``
     makes, e.g. the ``neutral`` model on a face that does not smile; ``None`` otherwise, or when the

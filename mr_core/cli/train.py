@@ -43,7 +43,9 @@ def add_parser(sub) -> None:
     p.add_argument("--weights_dir", default="Exp_N2H/weights/", help="folder for the model file")
     p.add_argument("-o", "--output", help=f"model file (default: <weights_dir>/{DEFAULT_MODEL_NAME})")
     p.add_argument(
-        "--force", action="store_true", help="replace the model file given by -o when it exists (never another file)"
+        "--force",
+        action="store_true",
+        help="replace the model file given by -o when it exists (never another file)",
     )
     p.add_argument("--source-name", help="source expression name (default: the source folder's name)")
     p.add_argument("--target-name", help="target expression name (default: the target folder's name)")
@@ -70,7 +72,9 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--lower-gain", type=ranged(float, 0), default=1.2, help="shape-texture: lower-face motion gain"
     )
-    p.add_argument("--no-mirror", action="store_true", help="shape-texture, mesh-mr: do not add mirrored pairs")
+    p.add_argument(
+        "--no-mirror", action="store_true", help="shape-texture, mesh-mr: do not add mirrored pairs"
+    )
     p.set_defaults(func=run_train)
 
 

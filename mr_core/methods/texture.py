@@ -19,9 +19,7 @@ class TextureModel:
     def _texture(self) -> MaskedRegression:
         tex = getattr(self, "texture_", None)
         if tex is None or not tex.is_fitted():
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet: call fit() or load() first"
-            )
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit() or load() first")
         return tex
 
     @property
