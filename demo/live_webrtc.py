@@ -256,9 +256,10 @@ class RtcServer:
         back with every frame ``process(rgb, t_seconds)`` had time for.  Raises :class:`RtcUnavailable`
         with a sentence when the offer cannot be answered (no WebRTC library, too many connections, a
         malformed offer)."""
-        reason = webrtc_unavailable_reason()
-        if reason and not reason.startswith("this Space"):
-            raise RtcUnavailable(reason)
+        try:
+            import aiortc  # noqa: F401
+        except ImportError:
+            raise RtcUnavailable("the server has no WebRTC library (aiortc is not installed)") from None
         if (
             not isinstance(offer, dict)
             or offer.get("type") != "offer"
