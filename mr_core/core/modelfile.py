@@ -38,8 +38,17 @@ FORMAT_NAME = "mr-expression"
 FORMAT_VERSION = 3
 SUFFIX = ".safetensors"
 
+
+def _models_dir() -> Path:
+    """``mr_core/models`` in an installed package (the wheel puts the repository's ``models/`` there),
+    else the source tree's ``models/`` beside ``mr_core/``."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "models"
+    return installed if installed.is_dir() else package.parent / "models"
+
+
 #: Folder of the models shipped with the project (``--expression NAME`` picks ``<NAME>.safetensors``).
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = _models_dir()
 
 # Largest header we accept (the real one is about 1 kB): guards against absurd allocations.
 _MAX_HEADER = 1 << 20
