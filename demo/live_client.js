@@ -73,11 +73,14 @@ async function accept(answer) {
     return `failed: the server's answer was refused (${e.name})`;
   }
   const ms = 1000 * (config.connectTimeout || 10);
-  const up = await waitFor(conn, "connectionstatechange", () => conn.connectionState === "connected", ms);
-  if (!up || conn !== pc) {
+  const settled = () => ["connected", "failed", "closed"].includes(conn.connectionState);
+  await waitFor(conn, "connectionstatechange", settled, ms);
+  if (conn.connectionState !== "connected" || conn !== pc) {
     const state = conn.connectionState;
     await stop();
-    return `failed: the connection did not open within ${ms / 1000} s (${state})`;
+    return state === "failed"
+      ? "failed: no network path to the server was found"
+      : `failed: the connection did not open within ${ms / 1000} s (${state})`;
   }
   box.dataset.state = "connected";
   conn.addEventListener("connectionstatechange", () => {
