@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InvalidParameterError
 from ..face import MIN_EYE_DISTANCE, FaceDetector, FaceTracker, align_face, default_detector
 from ..face.landmarks import Landmarker, shared_landmarker
-from ..methods import get_method, method_of
+from ..methods import method_of
 from .photo import _check_intensity, _edit_faces, check_model_template
 
 __all__ = ["LiveEditor"]
@@ -112,7 +112,7 @@ class LiveEditor:
             size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
             aligned = align_face(rgb, face.face, size=size)
             marks = None
-            if getattr(get_method(method_of(model)), "NEEDS_LANDMARKS", False):
+            if method_of(model).needs_landmarks:
                 points = self._landmarks(face.track_id, aligned.crop, frame, t, every)
                 if points is None:
                     return rgb
