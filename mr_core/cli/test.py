@@ -69,25 +69,6 @@ def _write_strip(path: Path, strip: np.ndarray, failures: list[Failure]) -> bool
     return True
 
 
-def _apply(model, X: np.ndarray) -> list[np.ndarray | str]:
-    """The model's output for each float crop of ``X`` (n, h, w, c) in [0, 1], or the reason it has none:
-    the paper's MR predicts; the other methods (mesh + MR, shape + texture) edit the crop at intensity 1
-    as ``synthesize`` does (mesh + MR finds each crop's landmarks)."""
-    if hasattr(model, "predict"):
-        return list(np.clip(model.predict(X), 0.0, 1.0))
-    from ..methods import edit_crops
-
-    out: list[np.ndarray | str] = []
-    for x in X:
-        try:
-            edited = edit_crops(model, to_uint8(x)[None], 1.0).crops[0]
-        except MRError as exc:
-            out.append(str(exc))
-            continue
-        out.append(edited.astype(np.float32) / np.float32(255.0))
-    return out
-
-
 def _strip(*images: np.ndarray) -> np.ndarray:
     strip = np.concatenate([to_uint8(im) for im in images], axis=1)
     return np.repeat(strip, 3, axis=2) if strip.shape[2] == 1 else strip
@@ -107,10 +88,8 @@ def run_test(args) -> int:
             failures.extend(chunk_failures)
             if X is None:
                 continue
-            for pair, x, p, y in zip(used, X, _apply(model, X), Y, strict=True):
-                if isinstance(p, str):
-                    failures.append(Failure(pair.source, p))
-                    continue
+            P = np.clip(model.predict(X), 0.0, 1.0)
+            for pair, x, p, y in zip(used, X, P, Y, strict=True):
                 _write_strip(out_dir / f"{pair.source.stem}_test.png", _strip(x, p, y), failures)
                 rows.append((pair.source.name, psnr(p, y), ssim(p, y)))
     _report_failures(failures)
@@ -168,10 +147,7 @@ def run_test_inthewild(args) -> int:
         except MRError as exc:
             failures.append(Failure(path, str(exc).removeprefix(f"{path}: ")))
             continue
-        (p,) = _apply(model, x[None])
-        if isinstance(p, str):
-            failures.append(Failure(path, p))
-            continue
+        p = np.clip(model.predict(x), 0.0, 1.0)
         written += _write_strip(out_dir / f"{path.stem}_test_inthewild.png", _strip(x, p), failures)
     _report_failures(failures)
     print(
