@@ -26,10 +26,10 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from mr_core.errors import MRError
+from mr_core.errors import InvalidParameterError, MRError
 from mr_core.synthesis.live import LiveEditor
 
-from .engine import as_rgb, check_backend
+from .engine import MAX_PIXELS, as_rgb, check_backend
 from .live_webrtc import RtcServer, RtcUnavailable, ice_servers_from_env, webrtc_unavailable_reason
 from .train_tab import session_catalog
 
@@ -104,6 +104,11 @@ class LiveSession:
 
     def process(self, rgb: np.ndarray, t: float) -> np.ndarray:
         """The frame ``rgb`` taken at ``t`` seconds with the session's current settings applied."""
+        # the Photo tab's limit: one for every way a photo arrives
+        if rgb.shape[0] * rgb.shape[1] > MAX_PIXELS:
+            raise InvalidParameterError(
+                f"the frame is too large ({rgb.shape[1]}x{rgb.shape[0]} pixels, limit {MAX_PIXELS})"
+            )
         s = self.settings
         if s.catalog is None or s.expression not in s.catalog.entries:
             return rgb
@@ -251,6 +256,7 @@ def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: Rt
             return sess.process(rgb, time.monotonic()), sess
         except MRError as exc:
             log.warning("live frame: %s", exc)
+            return None, sess  # (a frame over the size limit is not sent back either)
         except Exception:
             log.exception("live frame failed")
         return frame, sess
