@@ -256,16 +256,15 @@ def _refined(weights, asked, current, edited) -> dict[str, float] | None:
     rig = load_rig()
     out, changed = dict(weights), False
     for key, w in weights.items():
-        if key not in asked or not rig.measurable(key) or abs(w) < 1e-3:
+        if key not in asked or not rig.measurable(key):
             continue
-        c, t, m = float(current.get(key, 0.0)), float(asked[key]), float(found.blendshapes.get(key, 0.0))
-        if abs(m - t) < 0.03 or abs(m - c) < 0.02:
+        t, m = float(asked[key]), float(found.blendshapes.get(key, 0.0))
+        if abs(m - t) < 0.03:
             continue
-        gain = (m - c) / w
-        if gain <= 0:
-            continue
+        # what the calibrated (average) face needs to go from the measured score to the asked one: robust
+        # where a face's response is steep or flat (the landmarker's scores are far from linear)
         limit = float(rig.curve_weights[int(np.argmax(rig.curve_scores[BLENDSHAPES.index(key)]))])
-        out[key] = float(np.clip((t - c) / gain, -limit, limit))
+        out[key] = float(np.clip(w + rig.weight_of(key, t) - rig.weight_of(key, m), -limit, limit))
         changed = True
     return out if changed else None
 
