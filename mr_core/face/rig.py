@@ -57,6 +57,11 @@ UNSUPPORTED = ("tongueOut",) + tuple(n for n in BLENDSHAPES if n.startswith("eye
 
 #: Least rise of a calibrated response for a key to count as measured by the landmarker.
 MEASURABLE = 0.25
+#: Largest weight of any shape (ICT's shapes are their full extent at 1): beyond it skin folds and
+#: features stretch; eyelids may go a little further (a full blink), keys the landmarker hardly
+#: measures up to their gain.
+MAX_WEIGHT = 1.25
+MAX_WEIGHT_OF = {"eyeBlink": 1.6, "browDown": 1.0}
 #: Weight per unit of score for keys the landmarker hardly measures (frown, sneer, lower lip down, wide
 #: eyes, cheek raise): their shapes look right at about twice ICT's unit weight.
 UNMEASURED_GAIN = 2.0
@@ -161,25 +166,37 @@ class ExpressionRig:
         curve = self.curve_scores[BLENDSHAPES.index(key)]
         return bool(curve.max() - curve[0] >= MEASURABLE)
 
+    def max_weight(self, key: str) -> float:
+        """The largest weight the rig gives ``key``'s shape: :data:`MAX_WEIGHT` (or the key's own in
+        :data:`MAX_WEIGHT_OF`), and no more than the weight of the calibrated response's peak."""
+        base = key.removesuffix("Left").removesuffix("Right")
+        cap = MAX_WEIGHT_OF.get(base, MAX_WEIGHT)
+        if not self.calibrated:
+            return cap
+        if not self.measurable(key):
+            return max(cap, UNMEASURED_GAIN)
+        curve = self.curve_scores[BLENDSHAPES.index(key)]
+        return min(cap, float(self.curve_weights[int(np.argmax(curve))]))
+
     def weight_of(self, key: str, score: float) -> float:
         """The weight of ``key``'s shape whose calibrated response is ``score``: 0 at or below the neutral
-        faces' own score, the weight of the highest response at or above it (the range is limited there:
-        beyond it the shape distorts the face more than the landmarker sees it grow).  A key the landmarker
-        does not measure (see :meth:`measurable`) gets :data:`UNMEASURED_GAIN` times the score."""
+        faces' own score, :meth:`max_weight` at or above its response there (the range is limited: beyond
+        it the shape distorts the face more than the landmarker sees it grow).  A key the landmarker does
+        not measure (see :meth:`measurable`) gets :data:`UNMEASURED_GAIN` times the score."""
         if not self.calibrated:
             return float(score)
         curve = self.curve_scores[BLENDSHAPES.index(key)]
         if not self.measurable(key):
-            return UNMEASURED_GAIN * max(float(score) - float(curve[0]), 0.0)
+            return min(UNMEASURED_GAIN * max(float(score) - float(curve[0]), 0.0), self.max_weight(key))
         top = int(np.argmax(curve))
         xp = curve[: top + 1] + np.arange(top + 1) * 1e-9  # strictly increasing for interp
-        return float(np.interp(score, xp, self.curve_weights[: top + 1]))
+        return min(float(np.interp(score, xp, self.curve_weights[: top + 1])), self.max_weight(key))
 
     def reachable(self, key: str) -> float:
-        """The highest score of ``key`` the calibrated rig reaches (1 when not calibrated)."""
+        """The highest score of ``key`` the calibrated rig reaches within its range (1 when not calibrated)."""
         if not self.calibrated:
             return 1.0
-        return float(self.curve_scores[BLENDSHAPES.index(key)].max())
+        return float(np.interp(self.max_weight(key), self.curve_weights, self.curve_scores[BLENDSHAPES.index(key)]))
 
     def weights_for(self, targets: dict[str, float], current: dict[str, float]) -> dict[str, float]:
         """Shape weights that take a face measured at ``current`` scores to the ``targets`` (both by

@@ -67,15 +67,18 @@ AU_TABLE: dict[int, tuple[str, ...]] = {
 #: ``contempt`` is one-sided (the face's own right: MediaPipe's ``...Left``); ``neutral`` rests every key.
 PRESET_AUS: dict[str, dict[int | str, float]] = {
     "happy": {6: 0.6, 12: 0.8},
-    "sad": {1: 0.8, 4: 0.4, 15: 0.7},
+    "sad": {1: 0.8, 4: 0.2, 15: 0.7},
     "surprised": {1: 0.8, 2: 0.8, 5: 0.7, 26: 0.35},
     "afraid": {1: 0.8, 2: 0.5, 4: 0.4, 5: 0.8, 20: 0.6, 26: 0.25},
     "angry": {4: 0.9, 5: 0.4, 7: 0.6, 24: 0.6},
-    "disgusted": {9: 0.8, 10: 0.6, 15: 0.4, 16: 0.3},
+    "disgusted": {9: 0.6, 10: 0.5, 15: 0.4},
     "contempt": {"mouthSmileLeft": 0.5, "mouthDimpleLeft": 0.7},
     "neutral": {},
 }
 PRESETS = tuple(PRESET_AUS)
+#: Presets whose mouth the learned smile (the ``mouth_model``, a mesh + MR model trained on real smiles)
+#: moves in place of the rig's lip corners: a real smile's lips, teeth and cheeks, learned from pairs.
+LEARNED_MOUTH = {"happy": ("mouthSmileLeft", "mouthSmileRight")}
 
 #: ``parts`` of a reference face to copy: which blendshapes each takes.
 PARTS = ("all", "mouth", "eyes")
@@ -180,6 +183,8 @@ class FaceEditor:
         out: dict[str, float] = {}
         if self.preset:
             out.update(preset_targets(self.preset))
+            for key in LEARNED_MOUTH.get(str(self.preset).strip().lower(), ()) if self.mouth_model else ():
+                out.pop(key, None)
         if self.reference:
             out.update(reference_targets(self.reference, self.parts))
         for name, value in (self.targets or {}).items():
@@ -217,8 +222,11 @@ class FaceEditor:
         motion[_EYE_POINTS] = 0.0  # only what closes, narrows or widens the eyes moves their lids
         if eyes:
             motion += rig.displacement(eyes, pose)
-        if self.base is not None:
-            motion = motion + (self.base.predict_landmarks(L, 1.0) - L)
+        base = self.base
+        if base is None and self.mouth_model is not None and str(self.preset).strip().lower() in LEARNED_MOUTH:
+            base = self.mouth_model
+        if base is not None:
+            motion = motion + (base.predict_landmarks(L, 1.0) - L)
         return motion
 
     def target_landmarks(self, analysis, intensity: float = 1.0, asked=None) -> np.ndarray:
@@ -263,7 +271,7 @@ def _refined(weights, asked, current, edited) -> dict[str, float] | None:
             continue
         # what the calibrated (average) face needs to go from the measured score to the asked one: robust
         # where a face's response is steep or flat (the landmarker's scores are far from linear)
-        limit = float(rig.curve_weights[int(np.argmax(rig.curve_scores[BLENDSHAPES.index(key)]))])
+        limit = rig.max_weight(key)
         out[key] = float(np.clip(w + rig.weight_of(key, t) - rig.weight_of(key, m), -limit, limit))
         changed = True
     return out if changed else None
@@ -340,7 +348,7 @@ def render(x: np.ndarray, L: np.ndarray, La: np.ndarray, mouth_model=None, fade:
     moved = geometry.warp_image(x, moving)
     change = np.zeros_like(moved)
     opened = mesh.mouth_opening(La[None])[0] - mesh.mouth_opening(L[None])[0]
-    if mouth_model is not None and opened > 0.01:
+    if mouth_model is not None and opened > MIN_OPENING:
         ref = np.asarray(mouth_model.reference_shape_, dtype=np.float64)
         content = mouth_fill(mouth_model.mouth_content(x, L), ref, La, x)
         mouth = np.zeros((h, w), dtype=np.float32)
@@ -351,6 +359,9 @@ def render(x: np.ndarray, L: np.ndarray, La: np.ndarray, mouth_model=None, fade:
     return moved, change, (moving - geometry.identity_map((h, w))).astype(np.float32)
 
 
+#: Least growth of the mouth's opening (inner-lip gap over width) that is filled with the mouth model's
+#: teeth and inside; below it the lips' own pixels stay between them.
+MIN_OPENING = 0.04
 #: Least height of the upper and lower teeth shown in an opened mouth (fraction of the mouth's width).
 TEETH_HEIGHT = (0.13, 0.07)
 UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)

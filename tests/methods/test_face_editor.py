@@ -57,17 +57,22 @@ def test_targets_are_absolute_a_smiling_face_is_not_pushed_further(london, mouth
 
 
 def test_presets_move_the_face_towards_their_emotion(london, mouth):
-    crop, a = _analysed(london, "neutral", FACES[1])
     expect = {
         "happy": ("mouthSmileLeft", "mouthSmileRight"),
         "surprised": ("browInnerUp", "jawOpen"),
         "sad": ("browInnerUp",),
         "angry": ("browDownLeft", "browDownRight"),
+        "afraid": ("browInnerUp", "mouthStretchLeft"),
     }
+    faces = [_analysed(london, "neutral", name) for name in FACES]
     for preset, keys in expect.items():
-        _, measured = _run(FaceEditor(preset=preset, mouth_model=mouth), crop, a)
-        for k in keys:
-            assert measured[k] > a.blendshapes[k] + 0.1, (preset, k, a.blendshapes[k], measured[k])
+        rises = {k: [] for k in keys}
+        for crop, a in faces:
+            _, measured = _run(FaceEditor(preset=preset, mouth_model=mouth), crop, a)
+            for k in keys:
+                rises[k].append(measured[k] - a.blendshapes[k])
+        for k, r in rises.items():  # on average over the faces: the landmarker sees the emotion's units
+            assert np.mean(r) > 0.15, (preset, k, r)
 
 
 def test_neutral_removes_a_smile(london, mouth):
