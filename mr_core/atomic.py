@@ -21,10 +21,8 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 #: What ends the name of every temporary file written here.
 TEMP_SUFFIX = ".mr-tmp"
@@ -159,23 +157,6 @@ def _move_no_replace(tmp: Path, path: Path) -> None:
 
 #: ``os.link`` errors of a file system without hard links.
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EACCES}
-
-
-@contextmanager
-def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """``with atomic_open(path) as f: f.write(...)`` — ``path`` appears (replacing a file of that name)
-    only once the block succeeds."""
-    path = Path(path)
-    tmp = make_temporary(path)
-    try:
-        with open(tmp, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_bytes(
