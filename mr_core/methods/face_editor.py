@@ -26,17 +26,18 @@ Intensity ``a`` scales the whole edit (0 leaves the face unchanged, 1 is what wa
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .. import geometry
+from ..core.params import OneOf, Satisfies
 from ..errors import InvalidParameterError
 from ..face import mesh
 from ..face.rig import BLENDSHAPES, UNSUPPORTED, blendshape_keys, load_rig
+from .base import Method
 
 NAME = "face-editor"
-#: Edits need each face's landmarks, 3-D points and blendshape scores (a FaceLandmarker analysis).
-NEEDS_LANDMARKS = True
-NEEDS_BLENDSHAPES = True
 
 #: FACS action units -> MediaPipe blendshapes (ICT-FaceKit Light's table of its shapes' closest AUs).
 AU_TABLE: dict[int, tuple[str, ...]] = {
@@ -143,13 +144,21 @@ def reference_targets(blendshapes: dict[str, float], parts: str = "all") -> dict
     return {k: float(blendshapes[k]) for k in keys if k in blendshapes and k not in UNSUPPORTED}
 
 
-class FaceEditor:
-    """Edit faces to blendshape targets with the expression rig.
+def _is_scores(v) -> bool:
+    return v is None or (isinstance(v, dict) and all(isinstance(k, str) for k in v))
+
+
+def _is_model(v) -> bool:
+    return v is None or hasattr(v, "predict_landmarks")
+
+
+class FaceEditor(Method):
+    """Edit faces to blendshape targets with the expression rig (configured, not trained).
 
     Parameters
     ----------
     targets : dict of MediaPipe blendshape name -> value in [0, 1], or None
-        Asked scores (on top of the preset's).
+        Asked scores (on top of the preset's); a name without Left/Right sets both sides.
     preset : str or None
         One of :data:`PRESETS`.
     reference : dict of blendshape scores, or None
@@ -159,13 +168,37 @@ class FaceEditor:
     base : MeshRegressionModel or None
         A learned expression applied first (its predicted landmark motion), e.g. the shipped ``smile``.
     mouth_model : MeshRegressionModel or None
-        The model whose masked regression fills a mouth the edit opens.
-    refine : int >= 0
+        The model whose masked regression fills a mouth the edit opens (the shipped ``smile``).
+    refine : int in 0..3
         Closed-loop corrections per face: measure the edited face and correct each asked key's weight
-        by its response on this face (each costs a landmarker pass and a warp, about 15 ms).
+        (each costs a landmarker pass and a warp, about 15 ms on a 256-pixel crop).
+
+    ``edit(x, intensity, landmarks, poses)``: ``poses`` are the crops' FaceLandmarker analyses with
+    blendshape scores (:class:`~mr_core.face.landmarks.FaceAnalysis`: 3-D points for the head's pose,
+    the face's own scores for absolute targets); ``landmarks`` (478, 2) per crop, when given, replace the
+    analyses' own (e.g. smoothed over the frames of a video).
     """
 
-    method = NAME
+    name = NAME
+    label = "face editor"
+    description = (
+        "Moves each face's 478 landmarks by ARKit-style blendshapes (from ICT-FaceKit, posed with the "
+        "face's own head pose) to the asked scores, and warps the photo over the face mesh; an opened "
+        "mouth gets teeth from a mesh + MR model."
+    )
+    needs_landmarks = True
+    needs_pose = True
+    trained_from_pairs = False
+    crop_size = (256, 256)
+    _parameter_constraints = {
+        "targets": Satisfies(_is_scores, "a dict of blendshape names to values in 0..1, or None"),
+        "preset": OneOf(None, *PRESETS),
+        "reference": Satisfies(_is_scores, "a dict of blendshape scores, or None"),
+        "parts": OneOf(*PARTS),
+        "base": Satisfies(_is_model, "a mesh + MR model or None"),
+        "mouth_model": Satisfies(_is_model, "a mesh + MR model or None"),
+        "refine": OneOf(0, 1, 2, 3),
+    }
 
     def __init__(
         self, targets=None, preset=None, reference=None, parts="all", base=None, mouth_model=None, refine=1
@@ -178,8 +211,19 @@ class FaceEditor:
         self.mouth_model = mouth_model
         self.refine = refine
 
+    @property
+    def image_size_(self) -> tuple[int, int]:
+        """The crop size faces are aligned to: the mouth model's, or :attr:`crop_size`."""
+        size = getattr(self.mouth_model, "image_size_", None) or getattr(self.base, "image_size_", None)
+        return tuple(int(v) for v in size) if size is not None else self.crop_size
+
+    @property
+    def template(self) -> str | None:
+        return getattr(self.mouth_model, "template", None) or getattr(self.base, "template", None)
+
     def asked(self) -> dict[str, float]:
         """Every target, by MediaPipe name: the preset's, then the reference's, then the explicit ones."""
+        self._validate_params()
         out: dict[str, float] = {}
         if self.preset:
             out.update(preset_targets(self.preset))
@@ -194,16 +238,6 @@ class FaceEditor:
             for k in blendshape_keys(name):
                 out[k] = v
         return out
-
-    def get_params(self) -> dict:
-        return {
-            k: getattr(self, k)
-            for k in ("targets", "preset", "reference", "parts", "base", "mouth_model", "refine")
-        }
-
-    def __repr__(self) -> str:
-        shown = {k: v for k, v in self.get_params().items() if k in ("targets", "preset", "parts") and v}
-        return "FaceEditor(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     # ------------------------------------------------------------------ geometry
     def weights(self, analysis, asked=None) -> dict[str, float]:
@@ -234,7 +268,33 @@ class FaceEditor:
         L = np.asarray(analysis.landmarks, dtype=np.float64)
         return L + float(intensity) * self.motion(analysis, self.weights(analysis, asked))
 
-    def edit(self, x: np.ndarray, analysis, intensity: float = 1.0, asked=None):
+    def edit(self, x: np.ndarray, intensity: float = 1.0, landmarks=None, poses=None):
+        """Float crops (n, h, w, 3) in [0, 1] -> (edited, change, motion (n, h, w, 2)); see the class.
+
+        A crop without an analysis (no face found) is returned unchanged.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        n, h, w = x.shape[:3]
+        if poses is None:
+            from ..face.landmarks import shared_landmarker
+
+            marker = shared_landmarker(blendshapes=True)
+            crops = np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+            poses = [marker.analyze(c) for c in crops]
+        out, change = x.copy(), np.zeros_like(x)
+        motion = np.zeros((n, h, w, 2), dtype=np.float32)
+        asked = self.asked()
+        for i in range(n):
+            analysis = poses[i]
+            if analysis is None or getattr(analysis, "points3d", None) is None:
+                continue
+            if landmarks is not None and landmarks[i] is not None:
+                analysis = replace(analysis, landmarks=np.asarray(landmarks[i], dtype=np.float64))
+            moved, change[i], motion[i] = self.edit_one(x[i], analysis, intensity, asked)
+            out[i] = moved + change[i]
+        return out, change, motion
+
+    def edit_one(self, x: np.ndarray, analysis, intensity: float = 1.0, asked=None):
         """One float crop (h, w, 3) in [0, 1] and its analysis -> (moved, change, displacement).
 
         With ``refine`` > 0 the result is measured again (the landmarker's scores of the edited crop) and
@@ -434,28 +494,3 @@ def mouth_fill(content: np.ndarray, ref: np.ndarray, La: np.ndarray, x: np.ndarr
     colour = dark[None, None] + (depth**2)[..., None] * (tongue - dark)[None, None]
     cavity = cv2.GaussianBlur(cavity, (0, 0), max(0.7, w / 200.0))
     return (filled * (1 - cavity[..., None]) + cavity[..., None] * colour).astype(np.float32)
-
-
-def edit(model: FaceEditor, x: np.ndarray, intensity: float, landmarks=None):
-    """Float crops (n, h, w, 3) in [0, 1] -> (edited, change, motion (n, h, w, 2)).
-
-    ``landmarks``: one FaceLandmarker analysis per crop (landmarks, 3-D points and blendshapes), found
-    with the shared blendshape landmarker when not given; a crop without a face is returned unchanged.
-    """
-    n, h, w = x.shape[:3]
-    if landmarks is None:
-        from ..face.landmarks import shared_landmarker
-
-        marker = shared_landmarker(blendshapes=True)
-        crops = np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
-        landmarks = [marker.analyze(c) for c in crops]
-    out, change = np.empty_like(x), np.zeros_like(x)
-    motion = np.zeros((n, h, w, 2), dtype=np.float32)
-    asked = model.asked()
-    for i in range(n):
-        if landmarks[i] is None or getattr(landmarks[i], "points3d", None) is None:
-            out[i] = x[i]
-            continue
-        moved, change[i], motion[i] = model.edit(x[i], landmarks[i], intensity, asked)
-        out[i] = moved + change[i]
-    return out, change, motion
