@@ -338,6 +338,10 @@ def live_frame(
     if frame is None:
         return None
     rgb, _ = as_rgb(frame)
+    if rgb.shape[0] * rgb.shape[1] > MAX_PIXELS:  # the Photo tab's limit: one for every way a photo arrives
+        raise InvalidParameterError(
+            f"the frame is too large ({rgb.shape[1]}x{rgb.shape[0]} pixels, limit {MAX_PIXELS})"
+        )
     if expression not in catalog.entries:
         return rgb
     model = catalog.model(expression, backend)

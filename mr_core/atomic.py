@@ -192,11 +192,16 @@ def atomic_write_bytes(
 def write_error_reason(path: str | os.PathLike, exc: OSError) -> str:
     """Why writing ``path`` failed, in a few words: names a file that stands where a folder must be."""
     path = Path(path)
-    for parent in path.parents:
-        if parent.exists() or parent.is_symlink():
-            if not parent.is_dir():
-                return f"{parent} is a file, not a folder"
-            break
-    if path.is_dir():
-        return "it is a folder"
+    if getattr(exc, "errno", None) == errno.ENAMETOOLONG:
+        return "the file name is longer than the file system takes; rename the input shorter"
+    try:
+        for parent in path.parents:
+            if parent.exists() or parent.is_symlink():
+                if not parent.is_dir():
+                    return f"{parent} is a file, not a folder"
+                break
+        if path.is_dir():
+            return "it is a folder"
+    except OSError:  # the path cannot even be looked at: say what the write said
+        pass
     return exc.strerror or str(exc) or type(exc).__name__

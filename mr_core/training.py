@@ -172,13 +172,15 @@ def train_photos(
     detector=None,
     landmark_progress: Progress | None = None,
     progress: Progress | None = None,
+    max_pixels: int | None = None,
     **params,
 ) -> TrainResult:
     """Detect and align the face of every photo of ``pairs`` and train a ``method`` model on them.
 
     Photos that cannot be used (not an image, no face, no landmarks) are skipped and listed in the
     result; :class:`DataError` when no pair is left.  ``size``: of the aligned crops (default: the
-    method's ``crop_size``).
+    method's ``crop_size``); ``max_pixels``: photos with more pixels are refused (listed in the
+    result's failures) before they are decoded.
     """
     from .face import DEFAULT_TEMPLATE, align_photo
 
@@ -192,7 +194,7 @@ def train_photos(
     def prepare(rgb: np.ndarray, path: Path) -> np.ndarray:
         return align_photo(rgb, size=size, detector=detector, name=str(path))
 
-    loader = CropLoader(channels=3, size=size, scaling=model.scaling, prepare=prepare)
+    loader = CropLoader(channels=3, size=size, scaling=model.scaling, prepare=prepare, max_pixels=max_pixels)
     used, failures = fit_pairs(
         model, pairs, loader, chunk_size=8, landmark_progress=landmark_progress, progress=progress
     )
