@@ -27,6 +27,7 @@ import gradio as gr
 import numpy as np
 
 from mr_core.errors import InvalidParameterError, MRError
+from mr_core.synthesis.editing import make_editor
 from mr_core.synthesis.live import LiveEditor
 
 from .engine import MAX_PIXELS, as_rgb, check_backend
@@ -82,14 +83,16 @@ class LiveSettings:
     """What a live session's frames are edited with; replaced as a whole when the page changes.
 
     ``catalog``: where the model comes from (the shipped models, plus the session's own trained
-    ones); ``edits``: the values of further per-frame controls by name (e.g. a face editor's
-    sliders), handed to the edit unchanged with every frame.
+    ones).  The face editor's controls: ``preset`` (e.g. ``surprised``) and ``edits``, its sliders'
+    target values by blendshape name (``(("jawOpen", 0.5), ...)``); with either, the frames go through
+    a :class:`~mr_core.methods.face_editor.FaceEditor` on top of the expression's model.
     """
 
     catalog: object = None
     expression: str | None = None
     intensity: float = 1.0
     backend: str = "numpy"
+    preset: str | None = None
     edits: tuple[tuple[str, float], ...] = ()
 
 
@@ -99,6 +102,7 @@ class LiveSession:
     def __init__(self, detector=None) -> None:
         self.settings = LiveSettings()
         self.editor = LiveEditor(detector)
+        self._face_editor: tuple[tuple, object] | None = None  # (what it was made for, the editor)
         self.peer = None
         self.transport = "off"  # "webrtc", "http" or "off"
 
@@ -113,7 +117,18 @@ class LiveSession:
         if s.catalog is None or s.expression not in s.catalog.entries:
             return rgb
         model = s.catalog.model(s.expression, s.backend)
+        if s.preset or s.edits:
+            model = self._with_face_editor(model, s)
         return self.editor.edit(rgb, model, s.intensity, t)
+
+    def _with_face_editor(self, model, s: LiveSettings):
+        """The face editor for the settings' preset and sliders on top of ``model`` (made once per change;
+        not refined by measuring its own result again, which would cost a second landmarker run a frame)."""
+        key = (id(model), s.preset, s.edits)
+        if self._face_editor is None or self._face_editor[0] != key:
+            editor = make_editor(model, preset=s.preset, targets=dict(s.edits) or None, refine=0)
+            self._face_editor = (key, editor if editor is not None else model)
+        return self._face_editor[1]
 
     def stop(self) -> None:
         """Close the WebRTC connection, if any, and forget the face followed so far."""
@@ -140,6 +155,14 @@ def _settings(catalog, expression, intensity, backend, user) -> LiveSettings:
     except MRError:
         backend = "numpy"
     return LiveSettings(catalog=cat, expression=name, intensity=a, backend=backend)
+
+
+def _page_settings(sess: LiveSession, catalog, expression, intensity, backend, user) -> LiveSettings:
+    """The settings of the page's shared controls, the session's face-editor controls kept."""
+    old = sess.settings
+    return replace(
+        _settings(catalog, expression, intensity, backend, user), preset=old.preset, edits=old.edits
+    )
 
 
 def _config(reason: str | None) -> str:
@@ -200,7 +223,7 @@ def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: Rt
     def live_offer(offer_json, expression_name, a, backend_name, user=None, sess=None):
         sess = sess if isinstance(sess, LiveSession) else LiveSession(detector)
         sess.stop()
-        sess.settings = _settings(catalog, expression_name, a, backend_name, user)
+        sess.settings = _page_settings(sess, catalog, expression_name, a, backend_name, user)
         try:
             desc = json.loads(offer_json or "{}")
         except json.JSONDecodeError:
@@ -238,7 +261,7 @@ def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: Rt
     def live_settings(expression_name, a, backend_name, user=None, sess=None):
         if isinstance(sess, LiveSession):
             try:
-                sess.settings = _settings(catalog, expression_name, a, backend_name, user)
+                sess.settings = _page_settings(sess, catalog, expression_name, a, backend_name, user)
             except MRError as exc:  # e.g. a model file that cannot be read: keep the settings
                 log.warning("live settings: %s", exc)
         return sess
@@ -250,9 +273,7 @@ def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: Rt
         sess = sess if isinstance(sess, LiveSession) else LiveSession(detector)
         try:
             rgb, _ = as_rgb(frame)
-            sess.settings = replace(
-                _settings(catalog, expression_name, a, backend_name, user), edits=sess.settings.edits
-            )
+            sess.settings = _page_settings(sess, catalog, expression_name, a, backend_name, user)
             return sess.process(rgb, time.monotonic()), sess
         except MRError as exc:
             log.warning("live frame: %s", exc)

@@ -55,7 +55,8 @@ class LiveEditor:
         self.landmarks_every = landmarks_every
         self._lock = threading.Lock()
         self._tracker: FaceTracker | None = None
-        self._held: dict[int, tuple[int, np.ndarray]] = {}  # track id -> (frame found, smoothed landmarks)
+        # track id -> (frame found, smoothed landmarks, the landmarker's analysis)
+        self._held: dict[int, tuple[int, np.ndarray, object]] = {}
         self._last_t: float | None = None
         self.frames = 0  # frames seen so far
         self.frames_with_face = 0
@@ -111,27 +112,30 @@ class LiveEditor:
             face = usable[0]
             size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
             aligned = align_face(rgb, face.face, size=size)
-            marks = None
-            if method_of(model).needs_landmarks:
-                points = self._landmarks(face.track_id, aligned.crop, frame, t, every)
-                if points is None:
+            marks = poses = None
+            method = method_of(model)
+            if method.needs_landmarks:
+                held = self._landmarks(face.track_id, aligned.crop, frame, t, every, method.needs_pose)
+                if held is None:
                     return rgb
-                marks = [points]
+                marks = [held[1]]
+                if method.needs_pose:  # the head's pose and the 3-D points, as last found
+                    poses = [held[2]]
             out = rgb.copy()
-            _edit_faces(out, model, a * face.weight, [aligned], marks)
+            _edit_faces(out, model, a * face.weight, [aligned], marks, poses=poses)
             return out
 
-    def _landmarks(self, tid: int, crop: np.ndarray, frame: int, t: float, every: int) -> np.ndarray | None:
-        """The face's landmarks in its crop: found and smoothed, or the last ones (found less than
-        ``every`` frames ago, or when the landmarker misses the face briefly)."""
+    def _landmarks(self, tid: int, crop: np.ndarray, frame: int, t: float, every: int, pose: bool):
+        """``(frame, landmarks, analysis)`` of the face in its crop: found now and smoothed, or the last
+        ones (found less than ``every`` frames ago, or when the landmarker misses the face briefly);
+        ``None`` when it was never found."""
         held = self._held.get(tid)
         if held is not None and frame - held[0] < every:
-            return held[1]
-        marker = self.landmarker if self.landmarker is not None else shared_landmarker()
+            return held
+        marker = self.landmarker if self.landmarker is not None else shared_landmarker(blendshapes=pose)
         found = marker.analyze(crop)
         self.landmark_runs += 1
         if found is None:
-            return held[1] if held is not None else None
-        points = self._tracker.smooth(tid, found.landmarks, t)
-        self._held[tid] = (frame, points)
-        return points
+            return held
+        self._held[tid] = (frame, self._tracker.smooth(tid, found.landmarks, t), found)
+        return self._held[tid]

@@ -195,3 +195,34 @@ def test_ice_servers_come_from_the_environment(monkeypatch):
     assert "TURN" in webrtc_unavailable_reason()
     monkeypatch.setenv("MR_TURN_URLS", "turn:turn.example.org:3478")
     assert webrtc_unavailable_reason() is None
+
+
+def test_a_live_session_applies_its_settings_and_the_face_editor_per_frame():
+    """The session's settings apply to the next frame: expression, intensity, and the face editor's
+    preset and sliders (on top of the expression's model)."""
+    from dataclasses import replace
+
+    from demo.engine import ModelCatalog
+    from demo.live_tab import LiveSession, LiveSettings
+    from mr_core.face import FaceDetector
+
+    frames = camera_frames(8)
+    catalog = ModelCatalog()
+    with FaceDetector() as det:
+        sess = LiveSession(det)
+        assert np.array_equal(sess.process(frames[0], 0.0), frames[0])  # no expression chosen yet
+        sess.settings = LiveSettings(catalog=catalog, expression="smile", intensity=0.0)
+        assert np.array_equal(sess.process(frames[1], 0.1), frames[1])
+        sess.settings = replace(sess.settings, intensity=1.0)
+        smiled = sess.process(frames[2], 0.2)
+        sess.settings = replace(sess.settings, edits=(("jawOpen", 0.9),))
+        opened = sess.process(frames[3], 0.3)
+        sess.settings = replace(sess.settings, edits=(), preset="surprised")
+        surprised = sess.process(frames[4], 0.4)
+    d = lambda a, b: int((np.abs(a.astype(int) - b) > 8).sum())  # noqa: E731
+    assert d(smiled, frames[2]) > 300
+    # the face editor adds its own change to the smile's (the frames differ a little from each other:
+    # the clip moves, so each is compared with its own input)
+    assert d(opened, frames[3]) > d(smiled, frames[2]) + 100, (d(opened, frames[3]), d(smiled, frames[2]))
+    assert d(surprised, frames[4]) > d(smiled, frames[2]) + 100
+    sess.stop()
