@@ -120,7 +120,7 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def serve(port: int, transport: str) -> subprocess.Popen:
+def serve(port: int, transport: str, log) -> subprocess.Popen:
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", MR_LIVE_TRANSPORT=transport)
     code = (
         "import logging; logging.basicConfig(level=logging.WARNING);"
@@ -128,7 +128,7 @@ def serve(port: int, transport: str) -> subprocess.Popen:
         "from demo import build_demo, launch_options;"
         f"build_demo().launch(server_name='127.0.0.1', server_port={port}, quiet=True, **launch_options())"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stderr=log, text=True)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
@@ -199,7 +199,8 @@ def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         clip = write_y4m(Path(tmp) / "camera.y4m", counter_frames())
         port = free_port()
-        server = serve(port, transport)
+        server_log = open(Path(tmp) / "server.log", "w+")  # noqa: SIM115 (read back below)
+        server = serve(port, transport, server_log)
         url = f"http://127.0.0.1:{port}/"
         flags = [
             "--no-sandbox",
@@ -243,6 +244,9 @@ def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
                     samples.append(round(m, 1))
                     peak = max(peak, m)
                 logs = [page.evaluate("() => window.mrLiveLog") for page in pages]
+                for page in pages:  # the server logs each connection's own figures when it closes
+                    page.locator("#live-stop").click()
+                time.sleep(3)
                 browser.close()
         finally:
             server.terminate()
@@ -250,6 +254,12 @@ def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
                 server.wait(20)
             except subprocess.TimeoutExpired:
                 server.kill()
+            server_log.seek(0)
+            server_lines = [line.strip() for line in server_log if "live connection closed" in line]
+            if os.environ.get("BENCH_DEBUG"):
+                server_log.seek(0)
+                print(server_log.read()[-3000:])
+            server_log.close()
     return {
         "transport": transport,
         "sessions": [analyse(log, seconds) for log in logs],
@@ -261,6 +271,7 @@ def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
             "max": round(peak, 1),
         },
         "rss_samples_mb": samples,
+        "server": server_lines,
         "load_average": {
             "before": [round(v, 2) for v in load_before],
             "after": [round(v, 2) for v in os.getloadavg()],

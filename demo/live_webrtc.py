@@ -110,6 +110,10 @@ class PeerStats:
     dropped: int = 0
     sent: int = 0
     edit_seconds: float = 0.0
+    #: how late the frames reached the edit, against the earliest any did (seconds): growing would mean
+    #: frames queued before the edit (decoding that cannot keep up)
+    late_last: float = 0.0
+    late_max: float = 0.0
 
 
 def _edited_track_class():
@@ -173,6 +177,10 @@ def _edited_track_class():
             start = time.perf_counter()
             rgb = _to_rgb(frame)
             t = float(frame.pts * frame.time_base) if frame.pts is not None else time.monotonic()
+            origin = time.monotonic() - t
+            self._t0 = origin if self._t0 is None else min(self._t0, origin)
+            self.stats.late_last = origin - self._t0
+            self.stats.late_max = max(self.stats.late_max, self.stats.late_last)
             out = _to_frame(self._process(rgb, t), frame)
             self.stats.edited += 1
             self.stats.edit_seconds += time.perf_counter() - start
@@ -326,13 +334,16 @@ class RtcServer:
             self._peers.discard(peer)
         st = peer.stats
         log.info(
-            "live connection closed after %.0f s: %d camera frames, %d edited (%.1f ms each), %d sent, %d dropped",
+            "live connection closed after %.0f s: %d camera frames, %d edited (%.1f ms each), %d sent, %d dropped; "
+            "frames reached the edit up to %.0f ms late (%.0f ms at the end)",
             time.monotonic() - peer.started,
             st.received,
             st.edited,
             1000 * st.edit_seconds / max(st.edited, 1),
             st.sent,
             st.dropped,
+            1000 * st.late_max,
+            1000 * st.late_last,
         )
         for sender in peer._pc.getSenders():
             if sender.track is not None:

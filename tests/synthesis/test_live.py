@@ -100,3 +100,23 @@ def test_time_going_back_starts_the_stream_anew(smile, detector):
     first = editor._tracker
     editor.edit(frames[2], smile, 1.0, 1.0)  # another stream's clock
     assert first is not None and editor._tracker is not first
+
+
+def test_a_video_landmarker_follows_the_stream_and_agrees_with_the_image_one(detector):
+    from mr_core.face import align_face
+
+    frames = list(clip_frames(12, (320, 240)))
+    crops = [align_face(f, detector.detect(f)[0], size=(256, 256)).crop for f in frames]
+    with Landmarker(blendshapes=False) as still, Landmarker(blendshapes=False, video=True) as video:
+        found = []
+        for i, crop in enumerate(crops):
+            t = 0.0 if i == 6 else i / FPS  # a time that goes back once is moved after the last one
+            a, b = still.analyze(crop), video.analyze(crop, t)
+            assert a is not None and b is not None
+            found.append((a.landmarks, b.landmarks))
+        assert video.analyze(np.zeros((64, 64, 3), np.uint8), 2.0) is None  # no face
+    apart = [float(np.abs(a - b).mean()) for a, b in found]
+    assert np.mean(apart) < 2.0, apart  # crop pixels (256 x 256)
+    # followed from frame to frame, the points move less between frames than found anew each time
+    moves = lambda k: np.mean([np.abs(found[i][k] - found[i - 1][k]).mean() for i in range(1, 12)])  # noqa: E731
+    assert moves(1) <= moves(0), (moves(1), moves(0))
