@@ -123,12 +123,13 @@ def rss_mb(pid: int) -> float:
 def serve(port: int, transport: str, log) -> subprocess.Popen:
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", MR_LIVE_TRANSPORT=transport)
     code = (
-        "import logging; logging.basicConfig(level=logging.WARNING);"
+        # a log file of its own: MediaPipe's inference silences file descriptor 2 while it runs
+        f"import logging; logging.basicConfig(level=logging.WARNING, filename={log.name!r});"
         "logging.getLogger('demo').setLevel(logging.INFO);"
         "from demo import build_demo, launch_options;"
         f"build_demo().launch(server_name='127.0.0.1', server_port={port}, quiet=True, **launch_options())"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stderr=log, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
@@ -192,6 +193,30 @@ def analyse(log: dict, seconds: float) -> dict:
     }
 
 
+def browser_side(before: dict | None, after: dict | None, seconds: float) -> dict:
+    """The browser's own counters over the run: frames it encoded (camera) and decoded (edited), and the
+    milliseconds per frame its encoder, jitter buffer and decoder took."""
+    if not before or not after or "inbound" not in after or "inbound" not in before:
+        return {}
+    i0, i1 = before["inbound"], after["inbound"]
+    o0, o1 = before.get("outbound", {}), after.get("outbound", {})
+    emitted = max(1, i1["jitterBufferEmittedCount"] - i0["jitterBufferEmittedCount"])
+    decoded = max(1, i1["framesDecoded"] - i0["framesDecoded"])
+    encoded = max(1, o1.get("framesEncoded", 0) - o0.get("framesEncoded", 0))
+    return {
+        "browser_decoded_fps": round(decoded / seconds, 1),
+        "browser_encoded_fps": round(encoded / seconds, 1),
+        "browser_jitter_buffer_ms": round(
+            1000 * (i1["jitterBufferDelay"] - i0["jitterBufferDelay"]) / emitted, 1
+        ),
+        "browser_decode_ms": round(1000 * (i1["totalDecodeTime"] - i0["totalDecodeTime"]) / decoded, 1),
+        "browser_encode_ms": round(
+            1000 * (o1.get("totalEncodeTime", 0) - o0.get("totalEncodeTime", 0)) / encoded, 1
+        ),
+        "browser_quality_limit": o1.get("qualityLimitationReason"),
+    }
+
+
 def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -236,6 +261,7 @@ def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
                 rss_start = rss_mb(server.pid)
                 for page in pages:
                     page.evaluate(READER_JS, [BITS, CELL, GAP, X0, Y0, W, H])
+                rtc_before = [page.evaluate("() => window.mrLive.stats()") for page in pages]
                 peak, samples = rss_start, []
                 t0 = time.monotonic()
                 while time.monotonic() - t0 < seconds:
@@ -244,6 +270,7 @@ def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
                     samples.append(round(m, 1))
                     peak = max(peak, m)
                 logs = [page.evaluate("() => window.mrLiveLog") for page in pages]
+                rtc_after = [page.evaluate("() => window.mrLive.stats()") for page in pages]
                 for page in pages:  # the server logs each connection's own figures when it closes
                     page.locator("#live-stop").click()
                 time.sleep(3)
@@ -262,7 +289,10 @@ def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
             server_log.close()
     return {
         "transport": transport,
-        "sessions": [analyse(log, seconds) for log in logs],
+        "sessions": [
+            {**analyse(log, seconds), **browser_side(a, b, seconds)}
+            for log, a, b in zip(logs, rtc_before, rtc_after, strict=True)
+        ],
         "modes": modes,
         "seconds": seconds,
         "server_rss_mb": {
@@ -299,7 +329,10 @@ def main(argv=None) -> int:
                 else f"{s['fps']} output frames/s (camera {s['camera_fps']}), latency median "
                 f"{s['latency_ms_median']} ms, p95 {s['latency_ms_p95']} ms (first fifth "
                 f"{s['latency_ms_first_fifth']} ms, last fifth {s['latency_ms_last_fifth']} ms), "
-                f"output {s['output_width']} px wide"
+                f"output {s['output_width']} px wide; browser: camera encoded at {s.get('browser_encoded_fps')} "
+                f"frames/s ({s.get('browser_encode_ms')} ms each, limited by {s.get('browser_quality_limit')}), "
+                f"edited decoded at {s.get('browser_decoded_fps')} frames/s ({s.get('browser_decode_ms')} ms "
+                f"each), jitter buffer {s.get('browser_jitter_buffer_ms')} ms"
             )
         )
     r = result["server_rss_mb"]
@@ -307,9 +340,10 @@ def main(argv=None) -> int:
     print(
         f"server memory (RSS): {r['start']} MB at the start, {r['end']} MB at the end, at most {r['max']} MB"
     )
-    print(
-        f"load average (1, 5, 15 min) before: {la['before']}, after: {la['after']}; mode: {result['modes']}"
-    )
+    for line in result["server"]:  # the server's own count of each connection's frames
+        print("server: connection closed", line.split("live connection closed", 1)[1].strip())
+    print(f"load average (1, 5, 15 min) before: {la['before']}, after: {la['after']}")
+    print(f"the Live tab said: {result['modes']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return 0 if all("error" not in s for s in result["sessions"]) else 1

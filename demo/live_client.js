@@ -91,4 +91,26 @@ async function accept(answer) {
   return "connected";
 }
 
-window.mrLive = { offer, accept, stop, state: () => box.dataset.state || "off" };
+// The connection's own counters (what the browser encoded, received, buffered and decoded), for diagnosis.
+async function stats() {
+  if (!pc) return null;
+  const out = {};
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video") {
+      out.inbound = {
+        framesReceived: r.framesReceived, framesDecoded: r.framesDecoded, framesDropped: r.framesDropped,
+        jitterBufferDelay: r.jitterBufferDelay, jitterBufferEmittedCount: r.jitterBufferEmittedCount,
+        totalDecodeTime: r.totalDecodeTime,
+      };
+    }
+    if (r.type === "outbound-rtp" && r.kind === "video") {
+      out.outbound = {
+        framesEncoded: r.framesEncoded, totalEncodeTime: r.totalEncodeTime, frameWidth: r.frameWidth,
+        qualityLimitationReason: r.qualityLimitationReason,
+      };
+    }
+  });
+  return out;
+}
+
+window.mrLive = { offer, accept, stop, stats, state: () => box.dataset.state || "off" };

@@ -233,7 +233,7 @@ def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: Rt
             why = reason
         if why is None:
             try:
-                reply, sess.peer = rtc.answer(desc, sess.process)
+                reply, sess.peer = rtc.answer(desc, sess.process, on_close=sess.editor.reset)
             except RtcUnavailable as exc:
                 why = str(exc)
             else:
@@ -325,7 +325,14 @@ def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: Rt
             api_visibility="private",
             queue=False,
             show_progress="hidden",
-        ).then(live_stop, inputs=[session], outputs=[mode], api_name="live_stop", api_visibility="private")
+        ).then(
+            live_stop,
+            inputs=[session],
+            outputs=[mode],
+            api_name="live_stop",
+            api_visibility="private",
+            show_progress="hidden",
+        )
         for control in (expression, intensity, backend):
             control.change(
                 live_settings,

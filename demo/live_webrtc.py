@@ -18,6 +18,7 @@ knows Gradio (``demo.live_tab`` is the page).
 from __future__ import annotations
 
 import asyncio
+import fractions
 import logging
 import os
 import threading
@@ -89,7 +90,11 @@ def _to_rgb(frame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
 
-def _to_frame(rgb: np.ndarray, like):
+#: The clock of the edited frames' timestamps (RTP's for video).
+SEND_TIME_BASE = fractions.Fraction(1, 90000)
+
+
+def _to_frame(rgb: np.ndarray, pts: int):
     import av
 
     h, w = rgb.shape[:2]
@@ -97,7 +102,7 @@ def _to_frame(rgb: np.ndarray, like):
         out = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
     else:
         out = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-    out.pts, out.time_base = like.pts, like.time_base
+    out.pts, out.time_base = pts, SEND_TIME_BASE
     return out
 
 
@@ -135,6 +140,8 @@ def _edited_track_class():
             self._edited_ready = asyncio.Event()
             self._ended = False
             self._t0: float | None = None
+            self._sent0: float | None = None
+            self._last_pts = -1
             self._tasks = [asyncio.ensure_future(self._read()), asyncio.ensure_future(self._edit_loop())]
 
         async def _read(self) -> None:
@@ -181,7 +188,15 @@ def _edited_track_class():
             self._t0 = origin if self._t0 is None else min(self._t0, origin)
             self.stats.late_last = origin - self._t0
             self.stats.late_max = max(self.stats.late_max, self.stats.late_last)
-            out = _to_frame(self._process(rgb, t), frame)
+            edited = self._process(rgb, t)
+            # stamped when it is ready, not when the camera took it: the browser's jitter buffer then sees
+            # frames that arrive on time (the edit's own varying delay would otherwise grow its buffer)
+            now = time.monotonic()
+            if self._sent0 is None:
+                self._sent0 = now
+            pts = max(round((now - self._sent0) * 90000), self._last_pts + 1)
+            self._last_pts = pts
+            out = _to_frame(edited, pts)
             self.stats.edited += 1
             self.stats.edit_seconds += time.perf_counter() - start
             return out
@@ -212,9 +227,10 @@ def _edited_track_class():
 class Peer:
     """One browser's WebRTC connection (created by :meth:`RtcServer.answer`)."""
 
-    def __init__(self, server: RtcServer, pc, stats: PeerStats) -> None:
+    def __init__(self, server: RtcServer, pc, stats: PeerStats, on_close=None) -> None:
         self._server, self._pc, self.stats = server, pc, stats
         self.started = time.monotonic()
+        self.on_close = on_close
 
     @property
     def state(self) -> str:
@@ -259,9 +275,12 @@ class RtcServer:
                 self._loop, self._thread = loop, thread
             return self._loop
 
-    def answer(self, offer: dict, process: FrameFn, timeout: float = 20.0) -> tuple[dict, Peer]:
+    def answer(
+        self, offer: dict, process: FrameFn, timeout: float = 20.0, on_close=None
+    ) -> tuple[dict, Peer]:
         """The answer (``{"sdp", "type"}``) to a browser's offer, and the connection; its video comes
-        back with every frame ``process(rgb, t_seconds)`` had time for.  Raises :class:`RtcUnavailable`
+        back with every frame ``process(rgb, t_seconds)`` had time for.  ``on_close()`` is called (in
+        another thread) once the connection has closed, however it ends.  Raises :class:`RtcUnavailable`
         with a sentence when the offer cannot be answered (no WebRTC library, too many connections, a
         malformed offer)."""
         try:
@@ -278,7 +297,7 @@ class RtcServer:
             if len(self._peers) >= self.max_peers:
                 raise RtcUnavailable(f"the server already serves {self.max_peers} live connections")
         loop = self._ensure_loop()
-        fut = asyncio.run_coroutine_threadsafe(self._answer(offer, process), loop)
+        fut = asyncio.run_coroutine_threadsafe(self._answer(offer, process, on_close), loop)
         try:
             return fut.result(timeout)
         except TimeoutError:
@@ -287,7 +306,7 @@ class RtcServer:
         except ValueError as exc:  # aiortc's word on an SDP it cannot use
             raise RtcUnavailable(f"the browser's WebRTC offer cannot be used ({exc})") from None
 
-    async def _answer(self, offer: dict, process: FrameFn) -> tuple[dict, Peer]:
+    async def _answer(self, offer: dict, process: FrameFn, on_close) -> tuple[dict, Peer]:
         from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
         config = RTCConfiguration(
@@ -298,7 +317,7 @@ class RtcServer:
         )
         pc = RTCPeerConnection(configuration=config)
         stats = PeerStats()
-        peer = Peer(self, pc, stats)
+        peer = Peer(self, pc, stats, on_close)
         with self._lock:
             self._peers.add(peer)
         track_class = _edited_track_class()
@@ -349,6 +368,9 @@ class RtcServer:
             if sender.track is not None:
                 sender.track.stop()
         await peer._pc.close()
+        if peer.on_close is not None:
+            # after the edit thread's last frame (it may still be running one)
+            await asyncio.get_running_loop().run_in_executor(None, peer.on_close)
 
     def _close(self, peer: Peer) -> None:
         with self._lock:
