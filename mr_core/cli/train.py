@@ -65,6 +65,12 @@ def add_parser(sub) -> None:
         help="mesh-mr: ridge weight of the shape model (default: chosen by cross-validation)",
     )
     p.add_argument(
+        "--motion-gain",
+        type=_positive_float,
+        help="mesh-mr: gain on the predicted motion (default: the one chosen by cross-validation, "
+        "scripts/choose_settings.py)",
+    )
+    p.add_argument(
         "--texture-sigma", type=ranged(float, 0), default=2.0, help="shape-texture: blur of the change"
     )
     p.add_argument(
@@ -131,6 +137,8 @@ def _new_model(args, source: str, target: str, template: str | None):
         params = dict(texture_sigma=args.texture_sigma, lower_gain=args.lower_gain, mirror=not args.no_mirror)
     elif args.method == "mesh-mr":
         params = dict(shape_lam=args.shape_lam, mirror=not args.no_mirror)
+        if args.motion_gain is not None:
+            params["motion_gain"] = args.motion_gain
     else:
         params = dict(scaling=args.scaling or "unit")
     return new_model(
