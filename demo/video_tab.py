@@ -22,8 +22,11 @@ __all__ = ["MAX_SECONDS", "VIDEO_LIMITS", "mount_video_tab"]
 
 #: Longest clip accepted (seconds).
 MAX_SECONDS = 20
-#: What the tab accepts: 20 s, 1280x720, 15 MB (the app's upload limit).
-VIDEO_LIMITS = VideoLimits(max_seconds=MAX_SECONDS, max_width=1280, max_height=720, max_bytes=15_000_000)
+#: What the tab accepts: 20 s, 1280x720, 15 MB (the app's upload limit), and at most 60 frames a
+#: second (checked while decoding too, whatever the container says).
+VIDEO_LIMITS = VideoLimits(
+    max_seconds=MAX_SECONDS, max_width=1280, max_height=720, max_bytes=15_000_000, max_frames=MAX_SECONDS * 60
+)
 #: Clips edited at the same time (each keeps both CPU cores busy).
 VIDEO_CONCURRENCY = 1
 
@@ -43,9 +46,18 @@ def edit_clip(catalog, video, expression, intensity, *, detector, progress=None)
             progress((done, total), desc="Editing frames", unit="frames")
 
     result = synthesize_video(
-        src, dst, model, intensity, detector=detector, limits=VIDEO_LIMITS, progress=report
+        src,
+        dst,
+        model,
+        intensity,
+        detector=detector,
+        limits=VIDEO_LIMITS,
+        progress=report,
+        label=src.name or "the clip",  # the name it was uploaded with, not the server's path
     )
     status = f"{result.summary()}."
+    for note in result.notes:
+        status += f" {note}."
     if result.frames_with_face == 0:
         status += " No face was found in any frame; the clip is unchanged."
     return str(dst), status

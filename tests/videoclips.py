@@ -69,12 +69,14 @@ def make_clip(
     face_frames=None,
     codec: str = "libx264",
     lossless: bool = False,
+    faststart: bool = False,
 ) -> Path:
     """Write a clip of ``n`` frames (H.264 by default) with a 440 Hz AAC tone; ``rotation``: the
     display rotation stored as metadata (the pixels are stored turned the other way, so the
-    portrait shows upright)."""
+    portrait shows upright); ``faststart``: the index before the frames (as web exports write)."""
     fmt = "matroska" if path.suffix == ".mkv" else None
-    with av.open(str(path), mode="w", format=fmt) as out:
+    opts = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), mode="w", format=fmt, options=opts) as out:
         vs = out.add_stream(codec, rate=fps)
         k = (rotation // 90) % 4
         vs.width, vs.height = (size[1], size[0]) if k % 2 else size
@@ -132,3 +134,51 @@ def read_frames(path: Path) -> tuple[list[np.ndarray], dict]:
         with av.open(str(path)) as c:
             facts["audio_packets"] = [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
     return frames, facts
+
+
+def make_vfr_clip(path: Path, intervals_ms, size: tuple[int, int] = (320, 240)) -> list[float]:
+    """An H.264 MP4 whose frames are ``intervals_ms`` apart (one interval per frame, the last one
+    unused), as a phone records at a varying frame rate; returns each frame's time in seconds."""
+    tb = Fraction(1, 1000)
+    times, t = [], 0
+    with av.open(str(path), mode="w") as out:
+        vs = out.add_stream("libx264", rate=30)
+        vs.width, vs.height = size
+        vs.pix_fmt = "yuv420p"
+        vs.time_base = tb
+        vs.codec_context.time_base = tb
+        vs.options = {"crf": "18", "preset": "ultrafast"}
+        for frame, step in zip(clip_frames(len(intervals_ms), size), intervals_ms, strict=True):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts, vf.time_base = t, tb
+            times.append(float(t * tb))
+            for p in vs.encode(vf):
+                out.mux(p)
+            t += int(step)
+        for p in vs.encode(None):
+            out.mux(p)
+    return times
+
+
+def raw_h264(n: int, size: tuple[int, int] = (320, 240), *, motion: bool = True) -> bytes:
+    """A raw H.264 elementary stream (no container, no timestamps) of ``n`` frames."""
+    import io
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="h264") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height = size
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"preset": "ultrafast"}
+        for frame in clip_frames(n, size, motion=motion):
+            for p in vs.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    return buf.getvalue()
+
+
+def frame_times(path: Path) -> list[float]:
+    """The presentation time (seconds) of each decoded frame of a clip."""
+    with av.open(str(path)) as c:
+        return [float(f.time) for f in c.decode(c.streams.video[0])]

@@ -38,8 +38,17 @@ FORMAT_NAME = "mr-expression"
 FORMAT_VERSION = 4
 SUFFIX = ".safetensors"
 
+
+def _models_dir() -> Path:
+    """``mr_core/models`` in an installed package (the wheel puts the repository's ``models/`` there),
+    else the source tree's ``models/`` beside ``mr_core/``."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "models"
+    return installed if installed.is_dir() else package.parent / "models"
+
+
 #: Folder of the models shipped with the project (``--expression NAME`` picks ``<NAME>.safetensors``).
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = _models_dir()
 
 # Largest header we accept (the real one is about 1 kB): guards against absurd allocations.
 _MAX_HEADER = 1 << 20
@@ -162,7 +171,9 @@ def _data_length(path: Path, header: dict) -> int:
             or len(offsets) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in offsets)
         ):
-            raise ModelFileError(f"{path}: not a model file (tensor {str(name)[:40]!r} has no valid data offsets)")
+            raise ModelFileError(
+                f"{path}: not a model file (tensor {str(name)[:40]!r} has no valid data offsets)"
+            )
         end = max(end, offsets[1])
     return end
 
@@ -199,7 +210,8 @@ def _check_declared_shapes(path: Path, header: dict, meta: dict[str, str]) -> No
         if name in ("weights", "bias") and isinstance(entry, dict)
     }
     if shapes and (
-        shapes.get("weights", (rf * rf, h, w, c)) != (rf * rf, h, w, c) or shapes.get("bias", (h, w, c)) != (h, w, c)
+        shapes.get("weights", (rf * rf, h, w, c)) != (rf * rf, h, w, c)
+        or shapes.get("bias", (h, w, c)) != (h, w, c)
     ):
         raise ModelFileError(
             f"{path}: tensor shapes {shapes.get('weights')} and {shapes.get('bias')} do not match the metadata "
@@ -245,7 +257,9 @@ def _validate_metadata(path: Path, meta, check_method: MethodCheck | None = None
         try:
             value = int(meta[key])
         except (TypeError, ValueError):
-            raise ModelFileError(f"{path}: metadata {key} must be an integer, got {_shown(meta[key])}") from None
+            raise ModelFileError(
+                f"{path}: metadata {key} must be an integer, got {_shown(meta[key])}"
+            ) from None
         if value < low:
             raise ModelFileError(f"{path}: metadata {key} must be >= {low}, got {value}")
         return value

@@ -42,6 +42,7 @@ from ..face.align import _invert_affine
 from ..face.landmarks import shared_landmarker
 from ..methods import get_method, method_of
 from .photo import _check_intensity, _edit_faces, check_model_template
+from .timeline import FrameTimeline
 
 __all__ = [
     "VIDEO_SUFFIXES",
@@ -67,12 +68,16 @@ _MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
 
 @dataclass(frozen=True)
 class VideoLimits:
-    """Largest clip accepted: seconds, width and height (either orientation), file size in bytes."""
+    """Largest clip accepted: seconds, width and height (either orientation), file size in bytes,
+    frames.  The seconds, the frame count (at most ``max_seconds`` at the clip's frame rate, and at
+    most ``max_frames``) and every frame's size are checked while decoding too, so a container that
+    does not tell its length, or tells a wrong one, stops at the limit."""
 
     max_seconds: float = float("inf")
     max_width: int = 7680
     max_height: int = 4320
     max_bytes: int | None = None
+    max_frames: int | None = None
 
     def describe(self) -> str:
         parts = []
@@ -125,10 +130,15 @@ class VideoResult:
         )
 
 
-def _open(path: Path):
+def _reason(exc: BaseException) -> str:
+    """FFmpeg's reason without the file names it quotes (a server's temporary paths)."""
+    return str(getattr(exc, "strerror", None) or type(exc).__name__)
+
+
+def _open(path: Path, label: str | None = None):
     import av
 
-    label = str(path)
+    label = str(path) if label is None else label
     if not path.is_file():
         raise VideoError(f"{label}: no such file" if not path.exists() else f"{label}: not a file")
     try:
@@ -136,13 +146,19 @@ def _open(path: Path):
     except av.FFmpegError as exc:
         raise VideoError(
             f"{label}: not a readable video (corrupt, truncated or not a video file: "
-            f"{getattr(exc, 'strerror', None) or exc}); check the file plays, or export it again"
+            f"{_reason(exc)}); check the file plays, or export it again"
         ) from None
 
 
-def _describe(container, path: Path) -> tuple[VideoInfo, object, object | None]:
-    label = str(path)
+def _describe(container, path: Path, label: str | None = None) -> tuple[VideoInfo, object, object | None]:
+    label = str(path) if label is None else label
     videos = [s for s in container.streams.video]
+    fmt = str(getattr(container.format, "name", "") or "")
+    if fmt == "image2" or fmt.endswith("_pipe"):
+        raise VideoError(
+            f"{label}: the file is a still picture ({fmt.removesuffix('_pipe')}), not a video; "
+            "give it a photo's file ending (.jpg, .png) and edit it as a photo"
+        )
     if not videos:
         raise VideoError(f"{label}: the file has no video stream (only audio or data); give a video file")
     vs = videos[0]
@@ -189,7 +205,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
                 break
         except av.FFmpegError as exc:
             raise VideoError(
-                f"{path}: the video cannot be decoded ({exc}); the file may be corrupt"
+                f"{path}: the video cannot be decoded ({_reason(exc)}); the file may be corrupt"
             ) from None
     return _with_rotation(info, rotation)
 
@@ -203,8 +219,8 @@ def _with_rotation(info: VideoInfo, rotation: int) -> VideoInfo:
     return VideoInfo(w, h, info.fps, info.seconds, info.frames, rotation, info.codec, info.audio)
 
 
-def _check_limits(info: VideoInfo, path: Path, limits: VideoLimits) -> None:
-    size = path.stat().st_size
+def _check_limits(info: VideoInfo, path: Path, limits: VideoLimits, label: str) -> None:
+    path, size = label, path.stat().st_size
     if limits.max_bytes is not None and size > limits.max_bytes:
         raise VideoError(
             f"{path}: the file is {size / 1e6:.1f} MB, over the limit of {limits.max_bytes / 1e6:g} MB; "
@@ -434,6 +450,7 @@ def synthesize_video(
     replace: bool = True,
     another_name: Callable[[Path], Path] | None = None,
     detect_every: int = 2,
+    label: str | None = None,
 ) -> VideoResult:
     """Edit every face of every frame of the clip ``src`` and write it to ``dst`` (H.264 MP4).
 
@@ -442,7 +459,8 @@ def synthesize_video(
     the result goes to ``another_name(dst)`` (``VideoResult.path``) or ``FileExistsError`` is raised.
     ``detect_every``: the detector and the landmarker run on every n-th frame, the faces and
     landmarks of the frames between are interpolated (see :class:`_Editor`); 1 runs them on every
-    frame.  Raises :class:`~mr_core.errors.VideoError` for a file that is not a readable video, has no
+    frame.  ``label``: how messages name the clip (its path by default; a server passes the name
+    the user gave it, so no server path is shown).  Raises :class:`~mr_core.errors.VideoError` for a file that is not a readable video, has no
     video stream, or is over ``limits``; ``dst`` is then left as it was.  Frames without a face pass
     unchanged (``VideoResult.frames_with_face`` counts the others).
     """
@@ -453,6 +471,7 @@ def synthesize_video(
     if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
         raise InvalidParameterError(f"detect_every must be an integer >= 1, got {detect_every!r}")
     src, dst = Path(src), Path(dst)
+    name = str(src) if label is None else str(label)
     limits = limits or VideoLimits()
     det = detector if detector is not None else default_detector()
     tracker = tracker or FaceTracker()
@@ -468,9 +487,9 @@ def synthesize_video(
         seconds=timing,
     )
 
-    with _open(src) as container:
-        info, vs, audio_in = _describe(container, src)
-        _check_limits(info, src, limits)
+    with _open(src, name) as container:
+        info, vs, audio_in = _describe(container, src, name)
+        _check_limits(info, src, limits, name)
         vs.thread_type = "AUTO"
         tmp = make_temporary(dst)
         result = VideoResult(path=dst, info=info)
@@ -487,14 +506,22 @@ def synthesize_video(
                         resampled = True
                         result.audio = "re-encoded as AAC"
                         result.notes.append(
-                            f"{src}: the audio ({audio_in.codec_context.name}) cannot go into MP4 as it is; "
+                            f"{name}: the audio ({audio_in.codec_context.name}) cannot go into MP4 as it is; "
                             "re-encoded as AAC"
                         )
                 total = info.expected_frames
                 pending: list = []  # audio packets that come before the first video frame
                 # Four threads, each stage beside the others: the reader decodes, this one finds the
                 # faces, the edit stage edits them, the writer encodes (queues of a few frames between).
-                reader = _Reader(container, vs, audio_in, resampled, float(info.fps))
+                timeline = FrameTimeline(
+                    name,
+                    (vs.width, vs.height),
+                    vs.time_base,
+                    info.fps,
+                    max_seconds=limits.max_seconds,
+                    max_frames=limits.max_frames,
+                )
+                reader = _Reader(container, vs, audio_in, resampled, timeline)
                 writer: _Writer | None = None
                 edit_seconds = {"edit": 0.0, "paste": 0.0}
 
@@ -541,8 +568,14 @@ def synthesize_video(
                             pending = []
                         emit(editor.push(frame))
                     if writer is None:
-                        raise VideoError(f"{src}: the video stream holds no frame (empty or corrupt file)")
+                        raise VideoError(f"{name}: the video stream holds no frame (empty or corrupt file)")
                     emit(editor.finish())
+                    if info.frames and reader.video_packets < info.frames:
+                        raise VideoError(
+                            f"{name}: the file is cut short: it holds {reader.video_packets} of the "
+                            f"{info.frames} frames it lists; export or copy it again"
+                        )
+                    result.notes.extend(timeline.notes())
                     if resampled:
                         pending.extend(audio_out.encode(None))
                     editing.put(("packets", pending))
@@ -550,7 +583,8 @@ def synthesize_video(
                     writer.finish()
                 except av.FFmpegError as exc:
                     raise VideoError(
-                        f"{src}: the video is corrupt or truncated after {result.frames} frames ({exc}); "
+                        f"{name}: the video is corrupt or truncated after {result.frames} frames "
+                        f"({_reason(exc)}); "
                         "check the file plays, or export it again"
                     ) from None
                 finally:
@@ -576,9 +610,10 @@ class _Reader:
     ``("audio", packets or decoded frames)`` and ``("frame", _Frame, rotation)`` in the clip's order.
     Its errors come back to the iterating thread."""
 
-    def __init__(self, container, vs, audio_in, decode_audio: bool, fps: float) -> None:
+    def __init__(self, container, vs, audio_in, decode_audio: bool, timeline: FrameTimeline) -> None:
         self.container, self.vs, self.audio_in, self.decode_audio = container, vs, audio_in, decode_audio
-        self.fps = fps
+        self.timeline = timeline
+        self.video_packets = 0  # packets with data: a container that lists more was cut short
         self.queue: queue.Queue = queue.Queue(maxsize=4)
         self.seconds = {"decode": 0.0, "convert": 0.0}
         self.frames_read = 0
@@ -613,16 +648,17 @@ class _Reader:
                     if not self._put(item):
                         return
                     continue
+                self.video_packets += packet.size > 0
                 decoded = packet.decode()
                 t1 = time.perf_counter()
                 self.seconds["decode"] += t1 - t0
                 for frame in decoded:
                     if rotation is None:
                         rotation = _frame_rotation(frame)
+                    pts, t = self.timeline.stamp(frame.pts, frame.width, frame.height)
                     stored, fast = _to_rgb(frame)
                     rgb = np.ascontiguousarray(np.rot90(stored, rotation // 90)) if rotation else stored
-                    t = float(frame.time) if frame.time is not None else self.frames_read / self.fps
-                    item = ("frame", _Frame(rgb, frame.pts, frame.time_base, t, fast), rotation)
+                    item = ("frame", _Frame(rgb, pts, self.timeline.time_base, t, fast), rotation)
                     self.frames_read += 1
                     t2 = time.perf_counter()
                     self.seconds["convert"] += t2 - t1
@@ -741,6 +777,9 @@ def _open_video_stream(out, vs, info: VideoInfo, rotation: int, crf: int, preset
     ostream.height = stored_h
     ostream.pix_fmt = "yuv420p" if even else "yuv444p"  # 4:2:0 needs even sides
     ostream.time_base = vs.time_base
+    # The encoder counts in the input's own time base too (not 1/frame rate), so every frame keeps
+    # its own timestamp: variable-frame-rate clips (phones) keep their timing, none is merged.
+    ostream.codec_context.time_base = vs.time_base
     ostream.options = {"crf": str(crf), "preset": preset}
     if rotation:
         ostream.set_display_rotation(rotation)

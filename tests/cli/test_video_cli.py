@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from conftest import run_cli
-from videoclips import make_clip, read_frames
+from videoclips import frame_times, make_clip, make_vfr_clip, raw_h264, read_frames
 
 from demo.examples import grace_hopper_path
 
@@ -35,7 +35,11 @@ def test_synthesize_videos_and_photos_in_one_run(tmp_path):
     assert f"{inputs / 'taken.webm'}: 5 frames, 5 with a face (1 face followed), audio none" in lines
     assert "wrote 4 of 6 input(s)" in proc.stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "clip.mp4", "gaps.mp4", "hopper.jpg", "taken (1).mp4", "taken.mp4"
+        "clip.mp4",
+        "gaps.mp4",
+        "hopper.jpg",
+        "taken (1).mp4",
+        "taken.mp4",
     ]
     assert (out / "taken.mp4").read_bytes() == b"someone else's file"
     frames, facts = read_frames(out / "clip.mp4")
@@ -43,3 +47,18 @@ def test_synthesize_videos_and_photos_in_one_run(tmp_path):
     assert facts["audio_packets"] == read_frames(inputs / "clip.mov")[1]["audio_packets"]
     frames, facts = read_frames(out / "gaps.mp4")
     assert len(frames) == 20 and facts["audio"] is None
+
+
+def test_synthesize_keeps_a_phone_clips_varying_frame_times_and_warns_of_a_raw_stream(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    times = make_vfr_clip(inputs / "phone.mp4", [10 if i % 2 else 56 for i in range(20)])
+    (inputs / "raw.mp4").write_bytes(raw_h264(8))
+    out = tmp_path / "out"
+    proc = run_cli("synthesize", "--expression", "smile", "--quiet", "-o", out, inputs)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{inputs / 'phone.mp4'}: 20 frames, 20 with a face (1 face followed), audio none" in proc.stderr
+    written = frame_times(out / "phone.mp4")
+    assert max(abs(a - b) for a, b in zip(written, times, strict=True)) < 1e-3, written
+    assert f"warning: {inputs / 'raw.mp4'}: the video stream has no timestamps" in proc.stderr
+    assert "wrote 2 of 2 input(s)" in proc.stdout

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from videoclips import make_clip, read_frames
+from videoclips import frame_times, make_clip, make_vfr_clip, read_frames
 
 gr = pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
@@ -70,6 +70,23 @@ def test_bad_and_oversized_clips_are_sentences(client, tmp_path):
     long = make_clip(tmp_path / "long.mp4", n=42, size=(160, 120), fps=2, audio=False)
     with pytest.raises(Exception, match="over the limit of 20 s"):
         client.predict(handle_file(str(long)), "smile", 1.0, api_name="/synthesize_video")
+
+
+def test_a_phone_clip_keeps_its_frame_times_and_errors_name_only_the_upload(client, tmp_path):
+    src = tmp_path / "phone.mp4"
+    times = make_vfr_clip(src, [10 if i % 2 else 56 for i in range(16)])
+    result = client.predict(handle_file(str(src)), "smile", 1.0, api_name="/synthesize_video")
+    out = frame_times(Path(result["video"] if isinstance(result, dict) else result))
+    assert len(out) == 16 and max(abs(a - b) for a, b in zip(out, times, strict=True)) < 1e-3, out
+    # Errors name the file as uploaded: no server folder, process id or cache hash.
+    whole = make_clip(tmp_path / "web.mp4", n=12, audio=False).read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "junk.mp4").write_text("not a video")
+    for name in ("cut.mp4", "junk.mp4"):
+        with pytest.raises(Exception) as err:
+            client.predict(handle_file(str(tmp_path / name)), "smile", 1.0, api_name="/synthesize_video")
+        message = str(err.value)
+        assert message.startswith(f"{name}: ") and "/" not in message and "tmp" not in message, message
 
 
 def test_edit_clip_reports_frames_without_a_face(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from videoclips import make_clip, read_frames
+from videoclips import frame_times, make_clip, make_vfr_clip, raw_h264, read_frames
 
 from mr_core.core.modelfile import resolve_model
 from mr_core.errors import InvalidParameterError, VideoError
@@ -209,3 +209,61 @@ def test_a_name_taken_while_the_clip_is_edited_is_kept(tmp_path, smile):
     assert res.path == out / "clip (1).mp4" and len(read_frames(res.path)[0]) == 6
     assert dst.read_bytes() == b"another program's file"
     assert sorted(p.name for p in out.iterdir()) == ["clip (1).mp4", "clip.mp4"]
+
+
+def test_variable_frame_rate_clip_keeps_each_frames_own_time(tmp_path, smile):
+    """A phone's clip: frames 10 ms and 56 ms apart in turn (their average rate rounds two of them to
+    one tick of 1/25 s).  Every frame is written, at its own time."""
+    src = tmp_path / "phone.mp4"
+    times = make_vfr_clip(src, [10 if i % 2 else 56 for i in range(30)])
+    res = synthesize_video(src, tmp_path / "out.mp4", smile, 1.0)
+    assert res.frames == 30 and res.frames_with_face == 30 and not res.notes
+    out = frame_times(tmp_path / "out.mp4")
+    assert out == pytest.approx(times, abs=1e-3), out
+
+
+def test_streams_without_timestamps_or_cut_short_are_not_passed_off_as_clips(tmp_path, smile):
+    raw = tmp_path / "raw.mp4"  # a raw H.264 stream named .mp4: no container, no timestamps
+    raw.write_bytes(raw_h264(12))
+    res = synthesize_video(raw, tmp_path / "raw-out.mp4", smile, 1.0)
+    assert res.frames == 12 and any("no timestamps" in n and "25 frames/s" in n for n in res.notes), res.notes
+    assert frame_times(tmp_path / "raw-out.mp4") == pytest.approx([i / 25 for i in range(12)], abs=1e-3)
+    photo = tmp_path / "photo.mp4"  # a photo renamed .mp4
+    import shutil
+
+    from demo.examples import grace_hopper_path
+
+    shutil.copy(grace_hopper_path(), photo)
+    with pytest.raises(VideoError, match="still picture .*not a video"):
+        synthesize_video(photo, tmp_path / "photo-out.mp4", smile)
+    whole = make_clip(tmp_path / "web.mp4", n=30, audio=False, faststart=True).read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(whole[: len(whole) * 2 // 3])  # index first, frames cut off
+    with pytest.raises(VideoError, match=r"cut short: it holds \d+ of the 30 frames"):
+        synthesize_video(tmp_path / "cut.mp4", tmp_path / "cut-out.mp4", smile)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cut.mp4",
+        "photo.mp4",
+        "raw-out.mp4",
+        "raw.mp4",
+        "web.mp4",
+    ]
+
+
+def test_limits_hold_while_decoding_when_the_container_does_not_tell(tmp_path, smile):
+    """A stream that reports no duration is stopped at the time limit; one whose frames change size
+    mid-stream is stopped at the first frame of another size, not squeezed into the first size."""
+    endless = tmp_path / "endless.mp4"
+    endless.write_bytes(raw_h264(60, (64, 48), motion=False))  # 2.4 s at 25 frames/s, no duration told
+    assert probe_video(endless).seconds == 0.0
+    with pytest.raises(VideoError, match="runs past 1 s .*over the limit of 1 s"):
+        synthesize_video(endless, tmp_path / "o1.mp4", smile, limits=VideoLimits(max_seconds=1))
+    with pytest.raises(VideoError, match="more than 10 frames"):
+        synthesize_video(endless, tmp_path / "o2.mp4", smile, limits=VideoLimits(max_frames=10))
+    grows = tmp_path / "grows.mp4"
+    grows.write_bytes(raw_h264(5, (160, 120)) + raw_h264(5, (640, 480)))
+    # (FFmpeg's header may tell either size; the frames of the other one are refused)
+    with pytest.raises(
+        VideoError, match=r"frame \d+ is (640x480|160x120) pixels while the clip's frames are"
+    ):
+        synthesize_video(grows, tmp_path / "o3.mp4", smile)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("o", "."))]
