@@ -51,7 +51,9 @@ def main() -> None:
     ap.add_argument("--direction", choices=sorted(DIRECTIONS), default="smile")
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--gains", type=float, nargs="+", default=list(GAINS))
-    ap.add_argument("--cache", type=Path, default=None, help="aligned-crop cache folder (default: a temp folder)")
+    ap.add_argument(
+        "--cache", type=Path, default=None, help="aligned-crop cache folder (default: a temp folder)"
+    )
     ap.add_argument("--out", type=Path, help="also write the markdown table here")
     args = ap.parse_args()
     src_name, tgt_name = DIRECTIONS[args.direction]

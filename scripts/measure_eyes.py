@@ -41,8 +41,16 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 #: Per eye: (iris centre, iris ring, eye contour in order).
 EYES = (
-    (468, (469, 470, 471, 472), (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)),
-    (473, (474, 475, 476, 477), (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249)),
+    (
+        468,
+        (469, 470, 471, 472),
+        (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
+    ),
+    (
+        473,
+        (474, 475, 476, 477),
+        (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249),
+    ),
 )
 
 
@@ -180,13 +188,20 @@ def main() -> None:
                 if args.sheet:
                     x0, x1 = pts[:, 0].min(), pts[:, 0].max()
                     y0, y1 = pts[:, 1].min(), pts[:, 1].max()
-                    box = [int(max(0, y0)), int(min(rgb.shape[0], y1)), int(max(0, x0)), int(min(rgb.shape[1], x1))]
+                    box = [
+                        int(max(0, y0)),
+                        int(min(rgb.shape[0], y1)),
+                        int(max(0, x0)),
+                        int(min(rgb.shape[1], x1)),
+                    ]
                     a = rgb[box[0] : box[1], box[2] : box[3]]
                     b = out[box[0] : box[1], box[2] : box[3]]
                     pair = np.concatenate([a, b], axis=1)
                     scale = 256 / pair.shape[0]
                     tiles.append(cv2.resize(pair, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST))
-    print("worst change of the darkest part of an eye, per scene:", {k: round(v, 1) for k, v in worst.items()})
+    print(
+        "worst change of the darkest part of an eye, per scene:", {k: round(v, 1) for k, v in worst.items()}
+    )
     if args.sheet and tiles:
         width = max(t.shape[1] for t in tiles)
         rows = [np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in tiles]
