@@ -30,7 +30,7 @@ from mr_core.core.modelfile import MODELS_DIR  # noqa: E402
 from mr_core.face import DEFAULT_TEMPLATE, FaceDetector, align_face, align_photo, move_pixels, paste_back  # noqa: E402
 from mr_core.face.landmarks import shared_landmarker  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
-from mr_core.methods import edit_crops, get_method, method_of  # noqa: E402
+from mr_core.methods import edit_crops, method_of  # noqa: E402
 from mr_core.synthesis import synthesize  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -47,7 +47,7 @@ def bench(rgb: np.ndarray, model, detector: FaceDetector, repeat: int) -> dict[s
     times: dict[str, list[float]] = {
         "detect": [], "align": [], "landmarks": [], "edit": [], "paste": [], "total": [], "synthesize()": []
     }  # fmt: skip
-    needs_marks = getattr(get_method(method_of(model)), "NEEDS_LANDMARKS", False)
+    needs_marks = method_of(model).needs_landmarks
     size = tuple(model.image_size_)
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -96,13 +96,14 @@ def main() -> int:
         big[:, 500:3500] = cv2.resize(photo, (3000, 3000), interpolation=cv2.INTER_CUBIC)
         for rgb in (photo, big):  # warm up
             bench(rgb, model, detector, 2)
-        method = getattr(model, "method", "mr")
+        method = method_of(model).name
         print(
             f"model {method} {model.image_size_[0]}x{model.image_size_[1]}x{model.channels_}, backend {args.backend}, "
             f"median of {args.repeat} runs (ms)"
         )
         header = f"{'photo':>10} " + " ".join(
-            f"{k:>13}" for k in ("detect", "align", "landmarks", "edit crop", "move+paste", "total", "synthesize()")
+            f"{k:>13}"
+            for k in ("detect", "align", "landmarks", "edit crop", "move+paste", "total", "synthesize()")
         )
         print(header)
         for label, rgb in (("512x512", photo), ("4000x3000", big)):

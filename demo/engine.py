@@ -25,7 +25,7 @@ from mr_core.errors import BackendError, FaceError, InvalidParameterError, Model
 from mr_core.face import FaceDetector, default_detector
 from mr_core.face.landmarks import expression_score, shared_landmarker
 from mr_core.imageio import LoadedImage, read_image
-from mr_core.methods import load_model, read_metadata
+from mr_core.methods import get_method, load_model, read_metadata
 from mr_core.synthesis import MAX_INTENSITY, synthesize
 
 __all__ = [
@@ -61,6 +61,7 @@ _ALREADY = {
     "smiling": ("smiles", "smile"),
     "smile": ("smiles", "smile"),
 }
+
 
 def already_there(entry: ModelEntry, crops) -> str | None:
     """A sentence when the faces (their aligned crops, uint8) already show the expression ``entry``
@@ -116,10 +117,13 @@ class ModelEntry:
         return f"{self.name} — for {self.source} faces: {self.source} → {self.target}, {pairs}, {self.method_label}"
 
     @property
+    def method(self):
+        """The class of the model's method (its file's metadata was validated, so it is installed)."""
+        return get_method(self.metadata.get("method", "mr"))
+
+    @property
     def method_label(self) -> str:
-        return {"shape-texture": "shape + texture", "mesh-mr": "mesh + MR"}.get(
-            self.metadata.get("method"), "paper MR"
-        )
+        return self.method.label
 
     def describe(self) -> str:
         """One paragraph of Markdown about the model (for the "how it works" panel)."""
@@ -130,21 +134,7 @@ class ModelEntry:
             f"**{self.name}**: {self.source} → {self.target}, learned from {self.n_pairs} photo pairs"
             + (f" ({self.training_set})" if self.training_set else "")
             + ".",
-            (
-                "Method: **mesh + MR** — a linear shape model predicts where this face's own 478 "
-                "landmarks go (mouth corners up, lips apart, cheeks raised; outline and eyes kept), the "
-                "photo is warped over the face mesh at its own resolution, and a masked regression "
-                "learned on shape-normalised faces fills the mouth's opening (teeth, with the training "
-                "mouths' hue and one training smile's fine detail when it learned from open mouths) and "
-                "adds the shading."
-                if m.get("method") == "mesh-mr"
-                else "Method: **shape + texture** — a fixed warp learned from 478 face landmarks moves the "
-                "person's own pixels (mouth corners, cheeks), then a masked regression on the warped face "
-                f"adds the change of colour (teeth, shading), blurred by σ = {float(m['texture_sigma']):g} px."
-                if m.get("method") == "shape-texture"
-                else "Method: **masked linear regression** as in the paper: every output pixel is a ridge "
-                "regression on the window of input pixels around it."
-            ),
+            self.method.explain(m),
             f"Receptive field {rf}×{rf}, ridge λ = {float(m['lam']):g}, "
             f"{m['image_width']}×{m['image_height']} {chans} face crops"
             + (f" aligned with template `{m['template']}`" if m.get("template") else "")
@@ -182,10 +172,10 @@ class ModelCatalog:
 
     def default(self) -> str | None:
         """The model offered first: one that starts from a neutral face (what most photos show),
-        the shape-texture method before the paper's MR."""
+        a method with a shape part (it moves the face's own pixels) before the paper's MR."""
         ranked = sorted(
             self.entries.values(),
-            key=lambda e: (e.source != "neutral", e.metadata.get("method") != "shape-texture", e.name),
+            key=lambda e: (e.source != "neutral", not e.method.trains_on_landmarks, e.name),
         )
         return ranked[0].name if ranked else None
 
@@ -348,6 +338,10 @@ def live_frame(
     if frame is None:
         return None
     rgb, _ = as_rgb(frame)
+    if rgb.shape[0] * rgb.shape[1] > MAX_PIXELS:  # the Photo tab's limit: one for every way a photo arrives
+        raise InvalidParameterError(
+            f"the frame is too large ({rgb.shape[1]}x{rgb.shape[0]} pixels, limit {MAX_PIXELS})"
+        )
     if expression not in catalog.entries:
         return rgb
     model = catalog.model(expression, backend)

@@ -1,7 +1,8 @@
 """The **Train** tab: teach a new expression from paired photos, or bring a model file, per session.
 
-A user's models live in a :class:`UserModels` held by a ``gr.State``: a temporary folder of their own
-(removed when the session ends) and the loaded models.  Nothing is written to the server's
+A user's models live in a :class:`~demo.sessions.UserModels` held by a ``gr.State``, within the
+bounds of the server's :class:`~demo.sessions.SessionStore` (models per session and in all, a time
+to live; their files are removed with them).  Nothing is written to the server's
 ``models/`` folder and no other session ever sees them.  :func:`session_catalog` merges the shipped
 models with the user's (or with a model file sent to ``/synthesize``) for the photo and live tabs.
 """
@@ -11,8 +12,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import tempfile
-import threading
 from pathlib import Path
 
 import gradio as gr
@@ -24,7 +23,8 @@ from mr_core.synthesis import check_model_template
 from mr_core.training import DEFAULT_METHOD, describe_failures, train_photos
 
 from .components import EXAMPLE_PHOTO_URL, require_files, with_example
-from .engine import ModelCatalog, ModelEntry, check_backend
+from .engine import MAX_PIXELS, ModelCatalog, ModelEntry, check_backend
+from .sessions import SessionStore, UserModels
 
 __all__ = [
     "MAX_MODEL_BYTES",
@@ -49,14 +49,18 @@ TRAIN_CONCURRENCY = 2
 #: What a user's model is called in the menus: "<name> (yours)".
 YOURS = " (yours)"
 
-LIMITS = f"""\
-**Limits on this server:** up to {MAX_PAIRS} pairs, photos up to 15 MB each, one face per photo (the
-largest is used); a training of 8 pairs takes about 1 s here, 30 pairs about 3 s (2 CPU cores).
-Model files up to {MAX_MODEL_BYTES // 1_000_000} MB. Your models stay in this browser session only:
-nobody else sees them, and they are deleted when you close the page — download them to keep them.
+
+def limits_text(store: SessionStore) -> str:
+    """The Train tab's limits paragraph, with what happens to the user's models."""
+    return f"""\
+**Limits on this server:** up to {MAX_PAIRS} pairs, photos up to 15 MB and 50 megapixels each, one face
+per photo (the largest is used); a training of 8 pairs takes about 1 s here, 30 pairs about 3 s (2 CPU
+cores). Model files up to {MAX_MODEL_BYTES // 1_000_000} MB. Your models are yours alone: nobody else
+sees them. {store.describe()[0].upper()}{store.describe()[1:]}. Download a model to keep it.
 """
 
-INTRO = f"""\
+
+INTRO = """\
 ### Teach a new expression
 Upload photos of the same people twice: **before** (e.g. neutral) and **after** (the new expression),
 paired by file name (`anna.jpg` in both sets). Give the expression a name and press **Train**: every
@@ -70,41 +74,7 @@ with the one predicted after 80 (0.98 after 30). The *texture* (teeth, creases, 
 different faces: from a few pairs, or many photos of one person, it learns that person's skin and
 lighting, so keep the intensity moderate on other faces.
 
-{LIMITS}"""
-
-
-class UserModels:
-    """One session's own models: a temporary folder and the loaded models, by menu name."""
-
-    def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="mr-session-"))
-        self.entries: dict[str, ModelEntry] = {}
-        self._models: dict[tuple[str, str], object] = {}
-        self._lock = threading.Lock()
-
-    def add(self, name: str, path: Path, model=None) -> ModelEntry:
-        """Register the model file ``path`` (inside :attr:`folder`) as ``name``; replaces an older one."""
-        entry = model_entry(name, path)
-        with self._lock:
-            self.entries[name] = entry
-            for key in [k for k in self._models if k[0] == name]:
-                del self._models[key]
-            if model is not None and getattr(model, "backend", "numpy") == "numpy":
-                self._models[(name, "numpy")] = model
-        return entry
-
-    def model(self, name: str, backend: str):
-        with self._lock:
-            model = self._models.get((name, backend))
-            if model is None:
-                model = self._models[(name, backend)] = load_model(self.entries[name].path, backend=backend)
-        return model
-
-    def close(self) -> None:
-        """Remove the session's files."""
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.entries.clear()
-        self._models.clear()
+"""
 
 
 def model_entry(name: str, path: Path) -> ModelEntry:
@@ -127,6 +97,9 @@ class SessionCatalog:
     def entry(self, name) -> ModelEntry:
         if isinstance(name, str) and name in self.entries:
             return self.entries[name]
+        gone = self.user.gone(name) if self.user is not None else None
+        if gone:
+            raise ModelFileError(gone)
         raise ModelFileError(f"unknown expression {name!r}; available: {', '.join(self.entries)}")
 
     def model(self, name, backend: str = "numpy"):
@@ -170,7 +143,7 @@ def session_catalog(shipped: ModelCatalog, user: UserModels | None, expression, 
         model = check_model_file(path, path.name)
         name = f"{path.stem}{YOURS}"
         return SessionCatalog(shipped, user, {name: (model_entry(name, path), model)}), name
-    if user is None or not user.entries:
+    if user is None or (not user.entries and not user.removed):
         return shipped, expression
     return SessionCatalog(shipped, user), expression
 
@@ -247,25 +220,31 @@ def train_expression(sources, targets, name, user: UserModels, progress=None) ->
         training_set=f"{len(pairs)} pairs uploaded in the web demo",
         landmark_progress=step,
         progress=step,
+        max_pixels=MAX_PIXELS,  # the Photo tab's limit: one for every way a photo arrives
     )
     skipped += res.failures
     model = res.model
     model.training_set = f"{res.used} pairs uploaded in the web demo"
     path = user.folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.safetensors"
     model.save(path)
+    used, seconds = res.used, res.seconds
+    del model, res  # the fitted object holds the training sums too; synthesis reads the file back
     key = f"{name}{YOURS}"
-    user.add(key, path, model)
+    notes = user.add(key, path, model_entry(key, path))
     status = (
-        f"Trained '{name}' on {res.used} pair{'s' if res.used != 1 else ''} in {res.seconds:.1f} s; "
+        f"Trained '{name}' on {used} pair{'s' if used != 1 else ''} in {seconds:.1f} s; "
         f"pick '{key}' in the Expression menu."
     )
+    for note in notes:
+        status += f" {note[0].upper()}{note[1:]}."
     if skipped:
         status += f" Skipped {len(skipped)} photo{'s' if len(skipped) != 1 else ''}: {describe_failures(skipped, 5)}."
     return path, status
 
 
-def add_model_file(model_file, user: UserModels) -> str:
-    """Validate an uploaded model file, copy it into ``user``'s folder; its menu name."""
+def add_model_file(model_file, user: UserModels) -> tuple[str, list[str]]:
+    """Validate an uploaded model file, copy it into ``user``'s folder; its menu name and the
+    sentences saying which models were removed to make room."""
     if not model_file:
         raise InvalidParameterError("no model file was given: upload a .safetensors file")
     src = Path(model_file)
@@ -274,8 +253,7 @@ def add_model_file(model_file, user: UserModels) -> str:
     path = user.folder / f"{stem}.safetensors"
     shutil.copyfile(src, path)
     key = f"{stem}{YOURS}"
-    user.add(key, path, model)
-    return key
+    return key, user.add(key, path, model_entry(key, path), model)
 
 
 def _drop(user: UserModels | None) -> None:
@@ -283,13 +261,16 @@ def _drop(user: UserModels | None) -> None:
         user.close()
 
 
-def mount_train_tab(catalog: ModelCatalog, expressions: list[gr.Dropdown], speak) -> tuple[gr.State, gr.File]:
+def mount_train_tab(
+    catalog: ModelCatalog, expressions: list[gr.Dropdown], speak, store: SessionStore | None = None
+) -> tuple[gr.State, gr.File]:
     """Build the Train tab inside the current ``gr.Tabs``; returns the session's state and the hidden
     model-file input of ``/synthesize``.  ``expressions`` are the menus that get the user's models;
-    ``speak`` turns library errors into ``gr.Error``."""
+    ``speak`` turns library errors into ``gr.Error``; ``store``: the server's bounds on them."""
+    store = store if store is not None else SessionStore()
     user_state = gr.State(None, delete_callback=_drop)
     with gr.Tab("Train", id="train-tab"):
-        gr.Markdown(INTRO)
+        gr.Markdown(INTRO + limits_text(store))
         with gr.Row():
             before = require_files(
                 gr.File(file_count="multiple", label="Before (e.g. neutral)", elem_id="train-before"),
@@ -327,15 +308,18 @@ def mount_train_tab(catalog: ModelCatalog, expressions: list[gr.Dropdown], speak
 
     @speak
     def do_train(sources, targets, expression_name, user, progress=gr.Progress()):  # noqa: B008 (Gradio reads it)
-        user = user if user is not None else UserModels()
+        user = user if user is not None else UserModels(store)
         path, status = train_expression(sources, targets, expression_name, user, progress)
         return str(path), status, user
 
     @speak
     def do_upload(model_file, user):
-        user = user if user is not None else UserModels()
-        key = add_model_file(model_file, user)
-        return f"Loaded '{key}'; pick it in the Expression menu.", user, key
+        user = user if user is not None else UserModels(store)
+        key, notes = add_model_file(model_file, user)
+        status = f"Loaded '{key}'; pick it in the Expression menu."
+        for note in notes:
+            status += f" {note[0].upper()}{note[1:]}."
+        return status, user, key
 
     def refresh(user, key):
         return menus(user, key)

@@ -13,9 +13,11 @@ import html
 import logging
 import os
 import threading
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from mr_core.errors import MRError
@@ -25,7 +27,9 @@ from mr_core.synthesis import MAX_INTENSITY
 from .components import checked_radio, checked_slider, crops_output, photo_input, photo_output, user_error
 from .engine import ModelCatalog, backend_choices, live_frame, load_photo, synthesize_photo
 from .examples import example_photos
+from .housekeeping import Housekeeping, TempSweeper, lifespan
 from .limits import MAX_FILE_SIZE, BodyLimit
+from .sessions import SessionStore
 from .train_tab import mount_train_tab, session_catalog
 from .video_tab import mount_video_tab
 from .weightmaps import render_weight_maps
@@ -186,13 +190,22 @@ def launch_options() -> dict:
         "css": CSS,
         "head": HEAD,
         "footer_links": ["api"],
-        "app_kwargs": {"middleware": [Middleware(BodyLimit)]},
+        "app_kwargs": {"middleware": [Middleware(BodyLimit)], "lifespan": lifespan},
     }
 
 
-def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = True) -> gr.Blocks:
-    """The demo app on the models of ``models_dir`` (default: the repository's ``models/``)."""
+def build_demo(
+    models_dir: str | os.PathLike | None = None,
+    *,
+    examples: bool = True,
+    sessions: SessionStore | None = None,
+) -> gr.Blocks:
+    """The demo app on the models of ``models_dir`` (default: the repository's ``models/``);
+    ``sessions``: the bounds on the users' own models (default: :class:`~demo.sessions.SessionStore`'s,
+    their files in Gradio's upload folder, so that Gradio serves them without a copy)."""
     catalog = ModelCatalog(models_dir)
+    temp_root = Path(get_upload_folder())
+    sessions = sessions if sessions is not None else SessionStore(temp_root / "mr-sessions")
     detector = default_detector()
     backends = backend_choices()
     names = catalog.names
@@ -235,6 +248,7 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
             )
         except MRError as exc:
             log.warning("live frame: %s", exc)
+            return None  # (a frame over the size limit is not sent back either)
         except Exception:
             log.exception("live frame failed")
         return frame
@@ -342,9 +356,14 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
                     )
                     live_out = gr.Image(label="With the expression", elem_id="live-out", interactive=False)
             connect_video = mount_video_tab(
-                catalog, expression, intensity, detector=detector, speak=_speak_clip
+                catalog,
+                expression,
+                intensity,
+                detector=detector,
+                speak=_speak_clip,
+                results=temp_root / "mr-videos",
             )
-            user_models, model_file = mount_train_tab(catalog, [expression], _speak_training)
+            user_models, model_file = mount_train_tab(catalog, [expression], _speak_training, sessions)
             connect_video(user_models)
             with gr.Tab("How it works", id="how-tab"):
                 gr.Markdown(HOW_IT_WORKS)
@@ -410,4 +429,6 @@ def build_demo(models_dir: str | os.PathLike | None = None, *, examples: bool = 
         )
 
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
+    # swept on start, every few minutes and at the end by the lifespan of launch_options()
+    demo.housekeeping = Housekeeping(TempSweeper(temp_root), sessions)
     return demo

@@ -2,11 +2,14 @@
 
 Limits keep a free Space alive: clips of at most :data:`MAX_SECONDS` seconds, 1280x720 pixels
 (either orientation) and the app's upload limit; one clip is edited at a time.  Each request writes
-its result to a folder of its own, so users never see each other's clips.
+its result to a folder of its own (in Gradio's upload folder, so that Gradio serves it without a
+copy, and the server's sweep removes it after an hour; a failed request removes its folder at once),
+so users never see each other's clips.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,30 +34,39 @@ VIDEO_LIMITS = VideoLimits(
 VIDEO_CONCURRENCY = 1
 
 
-def edit_clip(catalog, video, expression, intensity, *, detector, progress=None) -> tuple[str, str]:
-    """Edit the clip at path ``video``; returns (path of the edited MP4, status sentence)."""
+def edit_clip(
+    catalog, video, expression, intensity, *, detector, progress=None, results: Path | None = None
+) -> tuple[str, str]:
+    """Edit the clip at path ``video`` into a new folder inside ``results`` (default: the system's
+    temporary folder); returns (path of the edited MP4, status sentence)."""
     if not video:
         raise InvalidParameterError("no video was given; upload a clip first")
     entry = catalog.entry(expression)
     model = catalog.model(entry.name, "numpy")
     src = Path(video)
-    folder = Path(tempfile.mkdtemp(prefix="mr-video-"))
+    if results is not None:
+        results.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="mr-video-", dir=results))
     dst = folder / f"{src.stem or 'clip'}-{entry.name}.mp4"
 
     def report(done: int, total: int) -> None:
         if progress is not None:
             progress((done, total), desc="Editing frames", unit="frames")
 
-    result = synthesize_video(
-        src,
-        dst,
-        model,
-        intensity,
-        detector=detector,
-        limits=VIDEO_LIMITS,
-        progress=report,
-        label=src.name or "the clip",  # the name it was uploaded with, not the server's path
-    )
+    try:
+        result = synthesize_video(
+            src,
+            dst,
+            model,
+            intensity,
+            detector=detector,
+            limits=VIDEO_LIMITS,
+            progress=report,
+            label=src.name or "the clip",  # the name it was uploaded with, not the server's path
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     status = f"{result.summary()}."
     for note in result.notes:
         status += f" {note}."
@@ -63,7 +75,9 @@ def edit_clip(catalog, video, expression, intensity, *, detector, progress=None)
     return str(dst), status
 
 
-def mount_video_tab(catalog, expression_menu, intensity_slider, *, detector, speak):
+def mount_video_tab(
+    catalog, expression_menu, intensity_slider, *, detector, speak, results: Path | None = None
+):
     """Add the Video tab (call inside ``gr.Tabs``) on the page's shared controls (``expression_menu``,
     ``intensity_slider``); ``speak`` turns library errors into one-sentence ``gr.Error``s.
 
@@ -74,7 +88,9 @@ def mount_video_tab(catalog, expression_menu, intensity_slider, *, detector, spe
     @speak
     def synthesize_clip(video, expression, intensity, user=None, progress=gr.Progress()):  # noqa: B008
         cat, name = session_catalog(catalog, user, expression)
-        path, status = edit_clip(cat, video, name, intensity, detector=detector, progress=progress)
+        path, status = edit_clip(
+            cat, video, name, intensity, detector=detector, progress=progress, results=results
+        )
         gr.Info(status)
         return path
 

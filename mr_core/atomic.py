@@ -21,10 +21,8 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 #: What ends the name of every temporary file written here.
 TEMP_SUFFIX = ".mr-tmp"
@@ -161,23 +159,6 @@ def _move_no_replace(tmp: Path, path: Path) -> None:
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EACCES}
 
 
-@contextmanager
-def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """``with atomic_open(path) as f: f.write(...)`` — ``path`` appears (replacing a file of that name)
-    only once the block succeeds."""
-    path = Path(path)
-    tmp = make_temporary(path)
-    try:
-        with open(tmp, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_bytes(
     path: str | os.PathLike,
     data: bytes,
@@ -211,11 +192,16 @@ def atomic_write_bytes(
 def write_error_reason(path: str | os.PathLike, exc: OSError) -> str:
     """Why writing ``path`` failed, in a few words: names a file that stands where a folder must be."""
     path = Path(path)
-    for parent in path.parents:
-        if parent.exists() or parent.is_symlink():
-            if not parent.is_dir():
-                return f"{parent} is a file, not a folder"
-            break
-    if path.is_dir():
-        return "it is a folder"
+    if getattr(exc, "errno", None) == errno.ENAMETOOLONG:
+        return "the file name is longer than the file system takes; rename the input shorter"
+    try:
+        for parent in path.parents:
+            if parent.exists() or parent.is_symlink():
+                if not parent.is_dir():
+                    return f"{parent} is a file, not a folder"
+                break
+        if path.is_dir():
+            return "it is a folder"
+    except OSError:  # the path cannot even be looked at: say what the write said
+        pass
     return exc.strerror or str(exc) or type(exc).__name__

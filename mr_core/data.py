@@ -164,7 +164,8 @@ class CropLoader:
 
     ``size`` is (h, w): images of another size are refused, or resized when ``resize`` is true.
     ``size=None`` takes the size of the first image read.  ``prepare``, when given, turns the
-    upright RGB photo into the crop first (face alignment: ``--align``).
+    upright RGB photo into the crop first (face alignment: ``--align``).  ``max_pixels``: larger
+    photos are refused before they are decoded (default: :func:`~mr_core.imageio.read_image`'s).
     """
 
     channels: int = 3
@@ -172,9 +173,12 @@ class CropLoader:
     resize: bool = False
     scaling: str = "unit"
     prepare: Callable[[np.ndarray, Path], np.ndarray] | None = None
+    max_pixels: int | None = None
 
     def read_uint8(self, path: Path) -> np.ndarray:
-        rgb = read_image(path).rgb
+        rgb = (
+            read_image(path) if self.max_pixels is None else read_image(path, max_pixels=self.max_pixels)
+        ).rgb
         if self.prepare is not None:
             rgb = self.prepare(rgb, path)
         h, w = rgb.shape[:2]

@@ -15,11 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.regression import MaskedRegression
 from .data import CropLoader, Failure, Pair, iter_pair_chunks, to_uint8
-from .errors import DataError
-from .methods import LightingStats, ShapeTextureModel
-from .methods.mesh_mr import MeshRegressionModel
+from .errors import DataError, InvalidParameterError
+from .methods import LightingStats, get_method, method_of, trainable_methods
 
 __all__ = ["DEFAULT_METHOD", "TrainResult", "fit_pairs", "landmark_pass", "new_model", "train_photos"]
 
@@ -43,7 +41,15 @@ def new_model(
     scaling: str = "unit",
     **method_params,
 ):
-    """An unfitted model of ``method`` whose settings are checked (before any photo is read)."""
+    """An unfitted model of ``method`` whose settings are checked (before any photo is read).
+
+    The common settings go to every method that has them (``scaling``: to those that take it); a
+    parameter the method does not have raises, naming its parameters."""
+    cls = get_method(method)
+    if not cls.trained_from_pairs:
+        raise DataError(
+            f"method {method!r} is configured, not trained from pairs; trainable: {', '.join(trainable_methods())}"
+        )
     common = dict(
         receptive_field=receptive_field,
         lam=lam,
@@ -53,20 +59,17 @@ def new_model(
         target=target,
         template=template,
         training_set=training_set,
+        scaling=scaling,
     )
-    if method == "mesh-mr":
-        model = MeshRegressionModel(**common, **method_params)
-        model._check_params()
-        return model
-    if method == "shape-texture":
-        model = ShapeTextureModel(**common, **method_params)
-        model._check_params()
-        return model
-    if method == "mr":
-        model = MaskedRegression(**common, scaling=scaling)
-        model._backend()
-        return model
-    raise DataError(f"method {method!r} cannot be trained here; use mesh-mr, shape-texture or mr")
+    names = cls.param_names()
+    unknown = sorted(set(method_params) - set(names))
+    if unknown:
+        raise InvalidParameterError(
+            f"method {method!r} has no parameter {unknown[0]!r}; its parameters: {', '.join(names)}"
+        )
+    model = cls(**{k: v for k, v in common.items() if k in names}, **method_params)
+    model._validate_params()
+    return model
 
 
 def landmark_pass(
@@ -117,24 +120,22 @@ def fit_pairs(
 ) -> tuple[int, list[Failure]]:
     """Fit ``model`` on ``pairs`` chunk by chunk; returns (pairs used, failures).
 
-    A model with a shape part (``fit_shape``) first gets a landmark pass over the crops.  With
+    A method that ``trains_on_landmarks`` first gets a landmark pass over the crops (``fit_shape``),
+    then each chunk with its landmarks.  With
     ``keep_going`` false, fitting stops at the first failure (the pairs are still read, to name every
     bad file).  Raises :class:`DataError` when no pair can be used, and when the fitted model could
     not change a face as its pairs do (``model.check_learned()``: blank images, a far too large lam).
     """
     failures: list[Failure] = []
     marks = None
-    if hasattr(model, "fit_shape"):
+    if method_of(model).trains_on_landmarks:
         pairs, src, tgt, lighting = landmark_pass(
             pairs, loader, model.template, failures, chunk_size=chunk_size, progress=landmark_progress
         )
         if not pairs:
             return 0, failures
-        if getattr(model, "method", "mr") == "mesh-mr":
-            model.fit_shape(src, tgt, loader.size)
-            marks = {(p.source, p.target): (s, t) for p, s, t in zip(pairs, src, tgt, strict=True)}
-        else:
-            model.fit_shape(src, tgt, loader.size, lighting=lighting.value if model.photometric else None)
+        model.fit_shape(src, tgt, loader.size, lighting=lighting.value)
+        marks = {(p.source, p.target): (s, t) for p, s, t in zip(pairs, src, tgt, strict=True)}
     used = 0
     for X, Y, chunk_pairs, chunk_failures in iter_pair_chunks(pairs, loader, chunk_size, progress=progress):
         failures.extend(chunk_failures)
@@ -171,19 +172,21 @@ def train_photos(
     detector=None,
     landmark_progress: Progress | None = None,
     progress: Progress | None = None,
+    max_pixels: int | None = None,
     **params,
 ) -> TrainResult:
     """Detect and align the face of every photo of ``pairs`` and train a ``method`` model on them.
 
     Photos that cannot be used (not an image, no face, no landmarks) are skipped and listed in the
-    result; :class:`DataError` when no pair is left.  ``size``: of the aligned crops (default 256x256
-    for mesh-mr, 128x128 otherwise).
+    result; :class:`DataError` when no pair is left.  ``size``: of the aligned crops (default: the
+    method's ``crop_size``); ``max_pixels``: photos with more pixels are refused (listed in the
+    result's failures) before they are decoded.
     """
     from .face import DEFAULT_TEMPLATE, align_photo
 
     t0 = time.perf_counter()
     if size is None:
-        size = (256, 256) if method == "mesh-mr" else (128, 128)
+        size = get_method(method).crop_size
     model = new_model(
         method, source=source, target=target, template=DEFAULT_TEMPLATE, training_set=training_set, **params
     )
@@ -191,7 +194,7 @@ def train_photos(
     def prepare(rgb: np.ndarray, path: Path) -> np.ndarray:
         return align_photo(rgb, size=size, detector=detector, name=str(path))
 
-    loader = CropLoader(channels=3, size=size, scaling=model.scaling, prepare=prepare)
+    loader = CropLoader(channels=3, size=size, scaling=model.scaling, prepare=prepare, max_pixels=max_pixels)
     used, failures = fit_pairs(
         model, pairs, loader, chunk_size=8, landmark_progress=landmark_progress, progress=progress
     )

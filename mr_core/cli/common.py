@@ -16,7 +16,6 @@ from ..data import Failure, _names, dataset_pairs, pair_by_name, read_name_list
 from ..errors import DataError, InvalidParameterError, ModelFileError
 
 DEFAULT_MODEL_NAME = "mr_model.safetensors"
-MODES = ("train", "test", "test_inthewild")
 
 
 def ranged(

@@ -112,12 +112,29 @@ def output_path(input_path: Path, out_dir: Path) -> Path:
     return out_dir / f"{input_path.stem}{suffix}"
 
 
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) the folder's file system takes (255 on the usual ones)."""
+    try:
+        return int(os.pathconf(folder if folder.is_dir() else ".", "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def _fitting(stem: str, tail: str, limit: int) -> str:
+    """``stem + tail``, the stem shortened (whole characters) so that the name fits in ``limit`` bytes."""
+    while stem and len(f"{stem}{tail}".encode("utf-8", "surrogateescape")) > limit:
+        stem = stem[:-1]
+    return f"{stem}{tail}"
+
+
 def free_name(target: Path, claimed) -> Path:
     """``<stem> (N)<suffix>`` next to ``target``, with the smallest N naming neither an existing file nor
-    an output of this run (``claimed``: normalised paths)."""
+    an output of this run (``claimed``: normalised paths); the stem is shortened when the name would
+    be longer than the file system takes."""
     n = 1
+    limit = _name_max(target.parent)
     while True:
-        candidate = target.with_name(f"{target.stem} ({n}){target.suffix}")
+        candidate = target.with_name(_fitting(target.stem, f" ({n}){target.suffix}", limit))
         if not os.path.lexists(candidate) and os.path.normcase(os.path.abspath(candidate)) not in claimed:
             return candidate
         n += 1

@@ -15,7 +15,7 @@ from ..atomic import write_error_reason
 from ..data import CropLoader
 from ..errors import DataError, InvalidParameterError, MRError
 from ..imageio import write_image
-from ..methods import METHODS
+from ..methods import get_method, trainable_methods
 from ..training import fit_pairs, new_model
 from .common import (
     DEFAULT_MODEL_NAME,
@@ -43,21 +43,24 @@ def add_parser(sub) -> None:
     p.add_argument("--weights_dir", default="Exp_N2H/weights/", help="folder for the model file")
     p.add_argument("-o", "--output", help=f"model file (default: <weights_dir>/{DEFAULT_MODEL_NAME})")
     p.add_argument(
-        "--force", action="store_true", help="replace the model file given by -o when it exists (never another file)"
+        "--force",
+        action="store_true",
+        help="replace the model file given by -o when it exists (never another file)",
     )
     p.add_argument("--source-name", help="source expression name (default: the source folder's name)")
     p.add_argument("--target-name", help="target expression name (default: the target folder's name)")
     p.add_argument("--training-set", help="description of the training data, stored in the model file")
     p.add_argument("--align", action="store_true", help="detect and align the face in each photo first")
     p.add_argument("--crop-cache", help="with --align: folder to keep aligned crops in and reuse")
+    methods = trainable_methods()
     p.add_argument(
         "--method",
-        choices=METHODS,
+        choices=methods,
         default="mr",
-        help="mr: the paper's masked regression (default); mesh-mr: each face's own landmark geometry "
-        "predicted by a linear shape model, the photo warped over the face mesh, and MR in a "
-        "shape-normalised frame for the mouth's new content (teeth), 256-pixel crops (needs --align); "
-        "shape-texture: one fixed expression warp plus a blurred MR texture change (needs --align)",
+        help="; ".join(
+            f"{name}: {get_method(name).description}" + (" (default)" if name == "mr" else "")
+            for name in methods
+        ),
     )
     p.add_argument(
         "--shape-lam",
@@ -76,7 +79,9 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--lower-gain", type=ranged(float, 0), default=1.2, help="shape-texture: lower-face motion gain"
     )
-    p.add_argument("--no-mirror", action="store_true", help="shape-texture, mesh-mr: do not add mirrored pairs")
+    p.add_argument(
+        "--no-mirror", action="store_true", help="shape-texture, mesh-mr: do not add mirrored pairs"
+    )
     p.set_defaults(func=run_train)
 
 
@@ -132,15 +137,21 @@ def _aligner(args, size):
     return prepare, DEFAULT_TEMPLATE
 
 
+#: The method-specific flags, by the parameter they set (each method takes those it has).
+_METHOD_FLAGS = {
+    "texture_sigma": lambda args: args.texture_sigma,
+    "lower_gain": lambda args: args.lower_gain,
+    "mirror": lambda args: not args.no_mirror,
+    "shape_lam": lambda args: args.shape_lam,
+    "motion_gain": lambda args: args.motion_gain,
+}
+
+
 def _new_model(args, source: str, target: str, template: str | None):
-    if args.method == "shape-texture":  # its argument combinations are checked by _check_method
-        params = dict(texture_sigma=args.texture_sigma, lower_gain=args.lower_gain, mirror=not args.no_mirror)
-    elif args.method == "mesh-mr":
-        params = dict(shape_lam=args.shape_lam, mirror=not args.no_mirror)
-        if args.motion_gain is not None:
-            params["motion_gain"] = args.motion_gain
-    else:
-        params = dict(scaling=args.scaling or "unit")
+    names = get_method(args.method).param_names()  # its argument combinations are checked by _check_method
+    params = {name: flag(args) for name, flag in _METHOD_FLAGS.items() if name in names}
+    if params.get("motion_gain", 0) is None:  # not given: the method's default
+        del params["motion_gain"]
     return new_model(
         args.method,
         receptive_field=args.receptive_field,
@@ -151,20 +162,23 @@ def _new_model(args, source: str, target: str, template: str | None):
         target=target,
         template=template,
         training_set=args.training_set or "",
+        scaling=args.scaling or "unit",
         **params,
     )
 
 
 def _check_method(args) -> None:
-    if args.method in ("shape-texture", "mesh-mr"):
-        if not args.align:
-            raise InvalidParameterError(
-                f"--method {args.method} needs --align: its shapes are drawn in the template's frame"
-            )
-        if args.input_ch != 3 or (args.scaling or "unit") != "unit":
-            raise InvalidParameterError(
-                f"--method {args.method} works on RGB crops scaled by /255 (--input_ch 3)"
-            )
+    cls = get_method(args.method)
+    if cls.needs_alignment and not args.align:
+        raise InvalidParameterError(
+            f"--method {args.method} needs --align: its shapes are drawn in the template's frame"
+        )
+    if args.input_ch not in cls.channels or (
+        "scaling" not in cls.param_names() and (args.scaling or "unit") != "unit"
+    ):
+        raise InvalidParameterError(
+            f"--method {args.method} works on RGB crops scaled by /255 (--input_ch 3)"
+        )
 
 
 def run_train(args) -> int:
@@ -174,7 +188,7 @@ def run_train(args) -> int:
     size = _size(args)
     prepare, template = None, None
     if args.align:
-        size = size or ((256, 256) if args.method == "mesh-mr" else (128, 128))
+        size = size or get_method(args.method).crop_size
         prepare, template = _aligner(args, size)
     out = Path(args.output) if args.output else Path(args.weights_dir) / DEFAULT_MODEL_NAME
     _check_output_file(out, [f for pair in pairs for f in (pair.source, pair.target)], force=args.force)
@@ -198,7 +212,7 @@ def run_train(args) -> int:
             loader,
             chunk_size=args.chunk_size,
             keep_going=args.align,
-            landmark_progress=marks_bar.update if args.method != "mr" else None,
+            landmark_progress=marks_bar.update if get_method(args.method).trains_on_landmarks else None,
             progress=bar.update,
         )
     _report_failures(failures)

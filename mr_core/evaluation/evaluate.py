@@ -56,6 +56,7 @@ from ..atomic import atomic_write_bytes
 from ..data import _keyed, to_gray, to_uint8
 from ..errors import DataError, FaceError, InvalidParameterError, MRError
 from ..face.landmarks import EXPRESSIONS, FaceAnalysis, Landmarker, expression_score
+from ..methods import Method, method_of
 from . import metrics
 
 #: Below this real change of the expression score the fraction of change is undefined.
@@ -521,13 +522,12 @@ def build_report(
 def model_description(model, path: str | os.PathLike | None = None) -> dict:
     """A few facts about a model for the report: method, expressions, settings, template and size.
 
-    Shape-texture models add the settings of their method (``texture_sigma``, ``lower_gain``,
-    ``mirror``, ``photometric``).
+    Models of a method add their method's own settings (``Method.facts``: e.g. ``shape_lam`` and
+    ``open_only`` for mesh + MR).
     """
-    method = getattr(model, "method", "mr")
     info = {
         "path": str(path) if path is not None else None,
-        "method": method,
+        "method": method_of(model).name,
         "source": getattr(model, "source", None),
         "target": getattr(model, "target", None),
         "receptive_field": getattr(model, "receptive_field", None),
@@ -538,15 +538,8 @@ def model_description(model, path: str | os.PathLike | None = None) -> dict:
         "channels": int(model.channels_),
         "score_expression": score_expression(model),
     }
-    if method == "shape-texture":
-        info["texture_sigma"] = getattr(model, "texture_sigma", None)
-        info["lower_gain"] = getattr(model, "lower_gain", None)
-        info["mirror"] = getattr(model, "mirror", None)
-        info["photometric"] = getattr(model, "photometric", False)
-    if method == "mesh-mr":
-        info["shape_lam"] = float(model.shape_lam_)
-        info["open_only"] = bool(model.open_only_)
-        info["mirror"] = bool(model.mirror)
+    if isinstance(model, Method):
+        info.update(model.facts())
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in info.items()}
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidParameterError
-from .registry import get_method, method_of
+from .registry import method_of
 
 
 @dataclass
@@ -28,7 +28,7 @@ class CropEdit:
     motion: np.ndarray | None
 
 
-def edit_crops(model, crops: np.ndarray, intensity: float = 1.0, landmarks=None) -> CropEdit:
+def edit_crops(model, crops: np.ndarray, intensity: float = 1.0, landmarks=None, poses=None) -> CropEdit:
     """Apply ``model`` to aligned uint8 RGB crops (n, h, w, 3) at an intensity (0 leaves them unchanged).
 
     Plain MR: ``x + a (MR(x) - x)`` in the model's space; gray models change the luma of all three
@@ -36,17 +36,14 @@ def edit_crops(model, crops: np.ndarray, intensity: float = 1.0, landmarks=None)
     back.  Shape-texture models warp the crop by ``a`` times their motion and add ``a`` times the
     smoothed texture change.  Mesh-MR models move each face by its own predicted landmarks
     (``landmarks``: one (478, 2) array per crop, or ``None`` each to find them) and add the mouth's
-    new content.  Each method's ``edit`` does the work (see :mod:`mr_core.methods.registry`).
+    new content; ``poses``: one head pose per crop for methods that need it.  Each method's ``edit``
+    does the work (:class:`mr_core.methods.base.Method`).
     """
     crops = np.asarray(crops)
     if crops.ndim != 4 or crops.shape[3] != 3 or crops.dtype != np.uint8:
         raise InvalidParameterError(f"crops must be uint8 (n, h, w, 3), got {crops.dtype} {crops.shape}")
-    a = float(intensity)
     x = crops.astype(np.float32) / np.float32(255.0)
-    method = get_method(method_of(model))
-    if getattr(method, "NEEDS_LANDMARKS", False):
-        out, change, motion = method.edit(model, x, a, landmarks=landmarks)
-    else:
-        out, change, motion = method.edit(model, x, a)
+    # the method's edit, called on the model (a plain MaskedRegression is edited as the paper's MR)
+    out, change, motion = method_of(model).edit(model, x, float(intensity), landmarks=landmarks, poses=poses)
     edited = np.rint(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
     return CropEdit(crops=edited, change=change.astype(np.float32), motion=motion)

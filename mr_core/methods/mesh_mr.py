@@ -34,19 +34,16 @@ opening itself grows with ``a``, so teeth never pop in at a threshold.
 from __future__ import annotations
 
 import math
-import numbers
 from pathlib import Path
 
 import numpy as np
 
 from .. import geometry
-from ..core.regression import MaskedRegression
-from ..errors import DataError, InvalidParameterError, ModelFileError, NotFittedError
+from ..core.params import Real
+from ..errors import DataError, ModelFileError, NotFittedError
 from ..face import mesh
-from .texture import TextureModel
+from .texture import TEXTURE_CONSTRAINTS, TextureModel
 
-#: The name stored in model files (their ``method`` metadata) and given to ``train --method``.
-NAME = "mesh-mr"
 #: Tensors of its model files beyond ``weights`` and ``bias`` (those of the appearance model).
 EXTRA_TENSORS = ("shape_mean", "shape_delta", "shape_weights", "reference_shape")
 #: Tensors of models whose metadata says ``mouth_model: true`` (learned from open mouths).
@@ -57,8 +54,6 @@ MOUTH_TENSORS = ("mouth_colour", "mouth_detail")
 BANK_TENSORS = ("mouth_bank", "mouth_keys", "mouth_white")
 #: Mouths of the bank blended for one face: its nearest ones by the shape of the lower face.
 BANK_NEAREST = 3
-#: Edits need each face's landmarks (:func:`edit` computes them when they are not given).
-NEEDS_LANDMARKS = True
 
 #: Ridge weights tried by the cross-validation of the shape model (coordinates in crop widths).
 SHAPE_LAMS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -93,14 +88,6 @@ def extra_tensors(meta: dict) -> tuple[str, ...]:
     return EXTRA_TENSORS + (MOUTH_TENSORS if meta.get("mouth_model") == "true" else ()) + bank
 
 
-def _real(name: str, v, low: float = 0.0, strict: bool = False) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-        raise InvalidParameterError(f"{name} must be a finite number, got {v!r}")
-    if v < low or (strict and v == low):
-        raise InvalidParameterError(f"{name} must be {'>' if strict else '>='} {low:g}, got {v!r}")
-    return float(v)
-
-
 def _check_landmarks(L, name: str, n: int | None = None) -> np.ndarray:
     L = np.asarray(L, dtype=np.float64)
     if L.ndim != 3 or L.shape[1:] != (mesh.N_POINTS, 2) or (n is not None and L.shape[0] != n):
@@ -132,8 +119,23 @@ class MeshRegressionModel(TextureModel):
     as :class:`~mr_core.face.landmarks.Landmarker` returns them).
     """
 
-    method = NAME
-    scaling = "unit"
+    name = "mesh-mr"
+    label = "mesh + MR"
+    description = (
+        "each face's own landmark geometry predicted by a linear shape model, the photo warped over the "
+        "face mesh, and MR in a shape-normalised frame for the mouth's new content (teeth), 256-pixel "
+        "crops (needs --align)"
+    )
+    #: Edits need each face's landmarks (:meth:`edit` finds them when they are not given).
+    needs_landmarks = True
+    crop_size = (256, 256)
+    file_tensors = EXTRA_TENSORS
+    _parameter_constraints = {
+        **TEXTURE_CONSTRAINTS,
+        "shape_lam": Real(0, strict=True, optional=True),
+        "open_threshold": Real(0),
+        "motion_gain": Real(0, strict=True),
+    }
 
     def __init__(
         self,
@@ -165,39 +167,17 @@ class MeshRegressionModel(TextureModel):
         self.training_set = training_set
 
     # ------------------------------------------------------------------ training
-    def _check_params(self) -> None:
-        if self.shape_lam is not None:
-            _real("shape_lam", self.shape_lam, 0.0, strict=True)
-        _real("open_threshold", self.open_threshold)
-        _real("motion_gain", self.motion_gain, 0.0, strict=True)
-        if self.template is None:
-            raise InvalidParameterError(
-                "template is required: the landmarks are drawn in the alignment template's frame"
-            )
-        self._new_texture()._backend()
-
-    def _new_texture(self) -> MaskedRegression:
-        return MaskedRegression(
-            self.receptive_field,
-            self.lam,
-            backend=self.backend,
-            dtype=self.dtype,
-            source=self.source,
-            target=self.target,
-            template=self.template,
-            training_set=self.training_set,
-        )
-
     def _mirror(self, L: np.ndarray) -> np.ndarray:
         M = L[:, self._mirror_index].copy()
         M[..., 0] = self._size[1] - M[..., 0]
         return M
 
     def fit_shape(
-        self, source_landmarks, target_landmarks, image_size: tuple[int, int]
+        self, source_landmarks, target_landmarks, image_size: tuple[int, int], lighting=None
     ) -> MeshRegressionModel:
-        """Learn the shape model and the reference shape from the training pairs' landmarks."""
-        self._check_params()
+        """Learn the shape model and the reference shape from the training pairs' landmarks
+        (``lighting``, the training crops' face statistics, is not used by this method)."""
+        self._validate_params()
         S = _check_landmarks(source_landmarks, "source_landmarks")
         T = _check_landmarks(target_landmarks, "target_landmarks", len(S))
         if len(S) < 2:
@@ -499,7 +479,7 @@ class MeshRegressionModel(TextureModel):
         d[lids] = rise if np.ndim(rise) == 0 else rise[lids]
         return L[0] + d
 
-    def edit(self, x: np.ndarray, landmarks, intensity: float = 1.0):
+    def edit_one(self, x: np.ndarray, landmarks, intensity: float = 1.0):
         """One float crop (h, w, 3) in [0, 1] and its landmarks -> (moved, change, displacement).
 
         ``moved``: the crop warped to its edited shape; ``change``: what to add to it (the mouth's
@@ -589,11 +569,61 @@ class MeshRegressionModel(TextureModel):
             out["mouth_white"] = np.ascontiguousarray(self.mouth_white_, dtype=np.float32)
         return out
 
-    def __repr__(self) -> str:
+    def edit(self, x: np.ndarray, intensity: float = 1.0, landmarks=None, poses=None):
+        """Float crops (n, h, w, 3) in [0, 1] -> (edited, change, motion (n, h, w, 2)).
+
+        ``landmarks`` (n, 478, 2) of the crops; found with the shared
+        :class:`~mr_core.face.landmarks.Landmarker` when not given (a crop without a face is returned
+        unchanged, with zero change and motion).
+        """
+        n, h, w = x.shape[:3]
+        if landmarks is None:
+            landmarks = find_landmarks(x)
+        out = np.empty_like(x)
+        change = np.zeros_like(x)
+        motion = np.zeros((n, h, w, 2), dtype=np.float32)
+        for i in range(n):
+            if landmarks[i] is None:
+                out[i] = x[i]
+                continue
+            moved, change[i], motion[i] = self.edit_one(x[i], landmarks[i], intensity)
+            out[i] = moved + change[i]
+        return out, change, motion
+
+    # ------------------------------------------------------------------ reports and files
+    def facts(self) -> dict:
+        return {
+            "shape_lam": float(self.shape_lam_),
+            "open_only": bool(self.open_only_),
+            "mirror": bool(self.mirror),
+            "motion_gain": float(self.motion_gain),
+            "shape_frame": str(getattr(self, "shape_frame_", "crop")),
+            "mouth_bank": int(len(self.mouth_bank_)) if getattr(self, "mouth_bank_", None) is not None else 0,
+        }
+
+    @classmethod
+    def explain(cls, meta: dict[str, str]) -> str:
         return (
-            f"MeshRegressionModel(receptive_field={self.receptive_field!r}, lam={self.lam!r}, "
-            f"shape_lam={self.shape_lam!r}, motion_gain={self.motion_gain!r}, source={self.source!r}, target={self.target!r})"
+            "Method: **mesh + MR** — a linear shape model predicts where this face's own 478 "
+            "landmarks go (mouth corners up, lips apart, cheeks raised; outline and eyes kept), the "
+            "photo is warped over the face mesh at its own resolution, and a masked regression "
+            "learned on shape-normalised faces fills the mouth's opening (teeth: the detail of the "
+            "training smiles nearest to this face's shape, lit by the photo's own eye whites, when it "
+            "learned from open mouths) and adds the shading; the eyes keep their own pixels."
         )
+
+    # The file hooks are the module's functions below.
+    @classmethod
+    def extra_tensors(cls, meta: dict) -> tuple[str, ...]:
+        return extra_tensors(meta)
+
+    @classmethod
+    def validate_metadata(cls, path: Path, meta: dict) -> None:
+        validate_metadata(path, meta)
+
+    @classmethod
+    def from_file(cls, path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> MeshRegressionModel:
+        return from_file(path, meta, tensors, backend)
 
 
 #: The points of a face's mouth key: the lips' contours, the nose's base and the chin.
@@ -775,28 +805,6 @@ def from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> 
     texture._set_solution(tensors["weights"], tensors["bias"], int(meta["n_pairs"]))
     model.texture_ = texture
     return model
-
-
-def edit(model: MeshRegressionModel, x: np.ndarray, intensity: float, landmarks=None):
-    """Float crops (n, h, w, 3) in [0, 1] -> (edited, change, motion (n, h, w, 2)).
-
-    ``landmarks`` (n, 478, 2) of the crops; found with the shared
-    :class:`~mr_core.face.landmarks.Landmarker` when not given (a crop without a face is returned
-    unchanged, with zero change and motion).
-    """
-    n, h, w = x.shape[:3]
-    if landmarks is None:
-        landmarks = find_landmarks(x)
-    out = np.empty_like(x)
-    change = np.zeros_like(x)
-    motion = np.zeros((n, h, w, 2), dtype=np.float32)
-    for i in range(n):
-        if landmarks[i] is None:
-            out[i] = x[i]
-            continue
-        moved, change[i], motion[i] = model.edit(x[i], landmarks[i], intensity)
-        out[i] = moved + change[i]
-    return out, change, motion
 
 
 def find_landmarks(x: np.ndarray) -> list:

@@ -1,22 +1,12 @@
 """Expression methods by name: the built-in ones, and plugins through an entry-point group.
 
-A method is a module with:
-
-* ``NAME``: the name stored in model files (their ``method`` metadata);
-* ``EXTRA_TENSORS``: names of its model files' tensors beyond ``weights`` and ``bias`` (or, when they
-  depend on the file's metadata, a function ``extra_tensors(meta)`` returning them);
-* ``validate_metadata(path, meta)``: checks its own metadata fields (raises :class:`ModelFileError`);
-* ``from_file(path, meta, tensors, backend)``: the fitted model of a validated file;
-* ``edit(model, x, intensity)``: float crops (n, h, w, 3) in [0, 1] -> ``(edited, change, motion)``
-  (``motion``: the crop-frame displacement the edit moves pixels by, or ``None``).
-
-Its model objects have ``method = NAME`` (MaskedRegression, which has none, is ``"mr"``) and add their
-own metadata and tensors to model files through ``_extra_metadata()`` and ``_extra_tensors()``.
-Adding a built-in method is one module here and one line in :data:`BUILTIN_METHODS`; third-party
-packages add methods through the ``mr_core.methods`` entry-point group, whose value is such a module::
+A method is a subclass of :class:`~mr_core.methods.base.Method` (its name, label, what it needs, its
+parameters, ``fit``/``edit`` and its file fields are declared on the class).  Adding a built-in method
+is one module here and one line in :data:`BUILTIN_METHODS`; third-party packages add methods through
+the ``mr_core.methods`` entry-point group, whose value is such a class::
 
     [project.entry-points."mr_core.methods"]
-    mymethod = "my_package.mr_method"
+    mymethod = "my_package.mr_method:MyMethod"
 
 :func:`load_model` reads any model file and dispatches on its ``method`` metadata.
 """
@@ -28,23 +18,20 @@ import os
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from ..core import modelfile
 from ..errors import ModelFileError
+from .base import Method
 
 ENTRY_POINT_GROUP = "mr_core.methods"
 
-#: Built-in methods: name -> module path.
+#: Built-in methods: name -> "module:Class".
 BUILTIN_METHODS: dict[str, str] = {
-    "mr": "mr_core.methods.paper",
-    "shape-texture": "mr_core.methods.shape_texture",
-    "mesh-mr": "mr_core.methods.mesh_mr",
+    "mr": "mr_core.methods.paper:PaperMR",
+    "shape-texture": "mr_core.methods.shape_texture:ShapeTextureModel",
+    "mesh-mr": "mr_core.methods.mesh_mr:MeshRegressionModel",
 }
-
-#: Names of the built-in methods (``train --method`` trains these).
-METHODS = tuple(BUILTIN_METHODS)
 
 
 @cache
@@ -58,24 +45,37 @@ def method_names() -> list[str]:
     return list(BUILTIN_METHODS) + sorted(_plugin_entry_points())
 
 
+def trainable_methods() -> list[str]:
+    """The installed methods that ``train`` learns from pairs of photos."""
+    return [name for name in method_names() if get_method(name).trained_from_pairs]
+
+
 @cache
-def get_method(name: str) -> ModuleType:
-    """The module of the method called ``name``; an unknown name raises :class:`ModelFileError`
+def get_method(name: str) -> type[Method]:
+    """The class of the method called ``name``; an unknown name raises :class:`ModelFileError`
     listing the installed ones."""
     if name in BUILTIN_METHODS:
-        return importlib.import_module(BUILTIN_METHODS[name])
+        module, _, cls = BUILTIN_METHODS[name].partition(":")
+        return getattr(importlib.import_module(module), cls)
     ep = _plugin_entry_points().get(name)
     if ep is None:
         raise ModelFileError(f"unknown method {name!r}; installed methods: {', '.join(method_names())}")
     try:
-        return ep.load()
+        cls = ep.load()
     except Exception as exc:  # a plugin's import can fail in any way; report it, do not crash
         raise ModelFileError(f"method plugin {name!r} ({ep.value}) failed to import: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Method) and cls.name == name):
+        raise ModelFileError(
+            f"method plugin {name!r} ({ep.value}) must be a subclass of mr_core.methods.Method named {name!r}"
+        )
+    return cls
 
 
-def method_of(model) -> str:
-    """The method name of a model object."""
-    return getattr(model, "method", "mr")
+def method_of(model) -> type[Method]:
+    """The method class of a model object (a plain :class:`MaskedRegression` is the paper's ``"mr"``)."""
+    if isinstance(model, Method):
+        return type(model)
+    return get_method(getattr(model, "method", "mr"))
 
 
 def check_metadata(path: Path, meta: dict) -> None:
@@ -88,10 +88,7 @@ def check_metadata(path: Path, meta: dict) -> None:
 
 
 def _extra_tensors(meta: dict) -> tuple[str, ...]:
-    module = get_method(meta["method"])
-    if hasattr(module, "extra_tensors"):  # tensors that depend on the file's metadata
-        return tuple(module.extra_tensors(meta))
-    return tuple(module.EXTRA_TENSORS)
+    return tuple(get_method(meta["method"]).extra_tensors(meta))
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -100,8 +97,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 def load_model(path: str | os.PathLike, backend: str = "numpy"):
-    """Read and validate a model file; returns the fitted model of its method
-    (:class:`~mr_core.core.regression.MaskedRegression`, :class:`~mr_core.methods.shape_texture.ShapeTextureModel`, ...)."""
+    """Read and validate a model file; returns the fitted model of its method (a :class:`Method`)."""
     path = Path(path)
     meta, tensors = modelfile.read_model_file(path, check_method=check_metadata, extra_tensors=_extra_tensors)
     return get_method(meta["method"]).from_file(path, meta, tensors, backend)

@@ -19,20 +19,14 @@
 from __future__ import annotations
 
 import math
-import numbers
 from pathlib import Path
 
 import numpy as np
 
 from .. import geometry
-from ..core.regression import MaskedRegression
-from ..errors import DataError, InvalidParameterError, ModelFileError, NotFittedError
-from .texture import TextureModel
-
-#: The name stored in model files (their ``method`` metadata) and given to ``train --method``.
-NAME = "shape-texture"
-#: Tensors of its model files beyond ``weights`` and ``bias`` (those of the texture model).
-EXTRA_TENSORS = ("displacement",)
+from ..core.params import Boolean, Real, Satisfies
+from ..errors import DataError, ModelFileError, NotFittedError
+from .texture import TEXTURE_CONSTRAINTS, TextureModel
 
 #: Floor of the per-channel standard deviation of a face region (a flat crop is not amplified).
 MIN_FACE_STD = 0.01
@@ -127,9 +121,24 @@ class ShapeTextureModel(TextureModel):
         Stored in model files; ``template`` must name the alignment template of the crops.
     """
 
-    method = "shape-texture"
-    scaling = "unit"
+    name = "shape-texture"
+    label = "shape + texture"
+    description = (
+        "one fixed expression warp learned from 478 face landmarks plus a blurred MR texture change "
+        "(needs --align)"
+    )
+    file_tensors = ("displacement",)
     texture_is_change = True
+    _parameter_constraints = {
+        **TEXTURE_CONSTRAINTS,
+        "texture_sigma": Real(0),
+        "lower_gain": Real(0),
+        "photometric": Boolean(),
+        "photometric_max_gain": Real(0, strict=True),
+        "deadzone": Satisfies(
+            lambda v: len(v) == 2 and 0 <= v[0] <= v[1] < math.inf, "(low, high) with 0 <= low <= high"
+        ),
+    }
 
     def __init__(
         self,
@@ -165,37 +174,6 @@ class ShapeTextureModel(TextureModel):
         self.training_set = training_set
 
     # ------------------------------------------------------------------ training
-    def _check_params(self) -> None:
-        for name in ("texture_sigma", "lower_gain"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
-                raise InvalidParameterError(f"{name} must be a finite number >= 0, got {v!r}")
-        g = self.photometric_max_gain
-        if isinstance(g, bool) or not isinstance(g, numbers.Real) or not math.isfinite(g) or g <= 0:
-            raise InvalidParameterError(f"photometric_max_gain must be a finite number > 0, got {g!r}")
-        low, high = self.deadzone
-        if not (0 <= low <= high < math.inf):
-            raise InvalidParameterError(
-                f"deadzone must be (low, high) with 0 <= low <= high, got {self.deadzone!r}"
-            )
-        if self.template is None:
-            raise InvalidParameterError(
-                "template is required: the warp is drawn in the alignment template's frame"
-            )
-        self._new_texture()._backend()  # the texture model's own settings and its backend
-
-    def _new_texture(self) -> MaskedRegression:
-        return MaskedRegression(
-            self.receptive_field,
-            self.lam,
-            backend=self.backend,
-            dtype=self.dtype,
-            source=self.source,
-            target=self.target,
-            template=self.template,
-            training_set=self.training_set,
-        )
-
     def fit_shape(
         self, source_landmarks, target_landmarks, image_size: tuple[int, int], lighting=None
     ) -> ShapeTextureModel:
@@ -207,7 +185,7 @@ class ShapeTextureModel(TextureModel):
         """
         from ..face import get_template
 
-        self._check_params()
+        self._validate_params()
         h, w = (int(v) for v in image_size)
         nose_y = get_template(self.template).points[2][1] * h
         flow = geometry.expression_flow_map(
@@ -223,7 +201,7 @@ class ShapeTextureModel(TextureModel):
         self.texture_ = self._new_texture()
         self.n_shape_pairs_ = int(np.asarray(source_landmarks).shape[0])
         self.photometric_mean_ = self.photometric_std_ = None
-        if lighting is not None:
+        if lighting is not None and self.photometric:
             mean, std = (np.asarray(v, dtype=np.float32).reshape(3) for v in lighting)
             self.photometric_mean_, self.photometric_std_ = mean, std
         return self
@@ -238,8 +216,9 @@ class ShapeTextureModel(TextureModel):
 
         return face_mask(self.template, tuple(int(v) for v in self.displacement_.shape[:2]))
 
-    def partial_fit(self, X, Y) -> ShapeTextureModel:
-        """Add crop pairs (n, h, w, 3) in [0, 1] to the texture model (after :meth:`fit_shape`)."""
+    def partial_fit(self, X, Y, source_landmarks=None, target_landmarks=None) -> ShapeTextureModel:
+        """Add crop pairs (n, h, w, 3) in [0, 1] to the texture model (after :meth:`fit_shape`; the
+        landmarks are not needed here)."""
         if getattr(self, "displacement_", None) is None:
             raise NotFittedError("call fit_shape() with the training landmarks before partial_fit()")
         X = np.asarray(X, dtype=np.float32)
@@ -275,7 +254,7 @@ class ShapeTextureModel(TextureModel):
         return n // 2 if self.mirror else n
 
     # ------------------------------------------------------------------ synthesis
-    def edit(self, x: np.ndarray, intensity: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    def edit_one(self, x: np.ndarray, intensity: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """One float crop (h, w, 3) in [0, 1] -> (warped crop, texture change), both float32.
 
         The edited crop is ``warped + change``; the motion of the warp is ``intensity * displacement_``.
@@ -303,7 +282,7 @@ class ShapeTextureModel(TextureModel):
         """Edited crops at intensity 1: (n, h, w, 3) or (h, w, 3) float in [0, 1] -> same shape (not clipped)."""
         X = np.asarray(X, dtype=np.float32)
         single = X.ndim == 3
-        out = np.stack([sum(self.edit(x)) for x in (X[None] if single else X)])
+        out = np.stack([sum(self.edit_one(x)) for x in (X[None] if single else X)])
         return out[0] if single else out
 
     # ------------------------------------------------------------------ files
@@ -328,17 +307,43 @@ class ShapeTextureModel(TextureModel):
     def _extra_tensors(self) -> dict[str, np.ndarray]:
         return {"displacement": np.ascontiguousarray(self.displacement_, dtype=np.float32)}
 
-    def __repr__(self) -> str:
+    def edit(self, x: np.ndarray, intensity: float = 1.0, landmarks=None, poses=None):
+        """Float crops (n, h, w, 3) in [0, 1] -> (edited, change, motion): each crop warped by
+        ``intensity`` times the model's motion, plus ``intensity`` times the smoothed texture change."""
+        pairs = [self.edit_one(xi, intensity) for xi in x]
+        warped = np.stack([p[0] for p in pairs])
+        change = np.stack([p[1] for p in pairs])
+        return warped + change, change, np.float32(intensity) * self.displacement_
+
+    # ------------------------------------------------------------------ reports
+    def facts(self) -> dict:
+        return {
+            "texture_sigma": self.texture_sigma,
+            "lower_gain": self.lower_gain,
+            "mirror": self.mirror,
+            "photometric": self.photometric,
+        }
+
+    @classmethod
+    def explain(cls, meta: dict[str, str]) -> str:
         return (
-            f"ShapeTextureModel(receptive_field={self.receptive_field!r}, lam={self.lam!r}, "
-            f"texture_sigma={self.texture_sigma!r}, lower_gain={self.lower_gain!r}, "
-            f"photometric={self.photometric!r}, source={self.source!r}, "
-            f"target={self.target!r})"
+            "Method: **shape + texture** — a fixed warp learned from 478 face landmarks moves the "
+            "person's own pixels (mouth corners, cheeks), then a masked regression on the warped face "
+            f"adds the change of colour (teeth, shading), blurred by σ = {float(meta['texture_sigma']):g} px."
         )
+
+    # ------------------------------------------------------------------ model files
+    @classmethod
+    def validate_metadata(cls, path: Path, meta: dict) -> None:
+        _validate_metadata(path, meta)
+
+    @classmethod
+    def from_file(cls, path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> ShapeTextureModel:
+        return _from_file(path, meta, tensors, backend)
 
 
 # ---------------------------------------------------------------------------------------- model files
-def validate_metadata(path: Path, meta: dict) -> None:
+def _validate_metadata(path: Path, meta: dict) -> None:
     """Check this method's fields of a model file's metadata (:class:`ModelFileError`)."""
     for key in ("texture_sigma", "lower_gain", "deadzone", "mirror"):
         if key not in meta:
@@ -387,7 +392,7 @@ def _photometric_values(path: Path, meta: dict) -> tuple[np.ndarray, np.ndarray,
     return mean, std, gain
 
 
-def from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> ShapeTextureModel:
+def _from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> ShapeTextureModel:
     """The fitted model of a validated file's metadata and tensors."""
     h, w = int(meta["image_height"]), int(meta["image_width"])
     disp = tensors["displacement"]
@@ -421,12 +426,3 @@ def from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> 
             path, meta
         )
     return model
-
-
-def edit(model: ShapeTextureModel, x: np.ndarray, intensity: float):
-    """Float crops (n, h, w, 3) in [0, 1] -> (edited, change, motion): each crop warped by ``intensity``
-    times the model's motion, plus ``intensity`` times the smoothed texture change."""
-    pairs = [model.edit(xi, intensity) for xi in x]
-    warped = np.stack([p[0] for p in pairs])
-    change = np.stack([p[1] for p in pairs])
-    return warped + change, change, np.float32(intensity) * model.displacement_

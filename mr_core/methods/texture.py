@@ -8,20 +8,52 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.modelfile import save_model
+from ..core.params import Boolean, Text
 from ..core.regression import MaskedRegression
-from ..errors import NotFittedError
+from ..errors import InvalidParameterError, NotFittedError
+from .base import Method
+
+#: Constraints of the parameters every texture method has (the texture regression's own are checked
+#: by :class:`MaskedRegression`).
+TEXTURE_CONSTRAINTS = {
+    "mirror": Boolean(),
+    "source": Text(),
+    "target": Text(),
+    "training_set": Text(),
+}
 
 
-class TextureModel:
-    """Mixin of models with a fitted ``texture_`` masked regression (learned attributes, files)."""
+class TextureModel(Method):
+    """Base of methods with a fitted ``texture_`` masked regression on aligned RGB crops."""
+
+    needs_alignment = True
+    trains_on_landmarks = True
+    scaling = "unit"
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if self.template is None:
+            raise InvalidParameterError(
+                "template is required: the shapes are drawn in the alignment template's frame"
+            )
+        self._new_texture()._backend()  # the texture model's own settings and its backend
+
+    def _new_texture(self) -> MaskedRegression:
+        return MaskedRegression(
+            self.receptive_field,
+            self.lam,
+            backend=self.backend,
+            dtype=self.dtype,
+            source=self.source,
+            target=self.target,
+            template=self.template,
+            training_set=self.training_set,
+        )
 
     def _texture(self) -> MaskedRegression:
         tex = getattr(self, "texture_", None)
         if tex is None or not tex.is_fitted():
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet: call fit() or load() first"
-            )
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit() or load() first")
         return tex
 
     @property
@@ -52,12 +84,3 @@ class TextureModel:
         """Refuse a freshly fitted model that could not change a face as its pairs do
         (:meth:`MaskedRegression.check_learned` on the texture regression)."""
         self._texture().check_learned(images=not self.texture_is_change)
-
-    def save(self, path) -> None:
-        save_model(self, path)
-
-    @classmethod
-    def load(cls, path, backend: str = "numpy"):
-        from .registry import load_model
-
-        return load_model(path, backend=backend)

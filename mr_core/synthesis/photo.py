@@ -27,7 +27,7 @@ from ..face import (
     paste_back,
 )
 from ..face.landmarks import shared_landmarker
-from ..methods import edit_crops, get_method, method_of
+from ..methods import edit_crops, method_of
 
 __all__ = ["MAX_INTENSITY", "FaceResult", "SynthesisResult", "check_model_template", "synthesize"]
 
@@ -174,7 +174,7 @@ def synthesize(
 
     aligned = [align_face(rgb, face, template=tpl, size=size) for face in usable]
     marks = None
-    if a != 0.0 and getattr(get_method(method_of(model)), "NEEDS_LANDMARKS", False):
+    if a != 0.0 and method_of(model).needs_landmarks:
         marker = shared_landmarker()
         marks, kept = [], []
         for i, (face, al) in enumerate(zip(usable, aligned, strict=True)):

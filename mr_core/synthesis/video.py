@@ -40,7 +40,7 @@ from ..face import (
 )
 from ..face.align import _invert_affine
 from ..face.landmarks import shared_landmarker
-from ..methods import get_method, method_of
+from ..methods import method_of
 from .photo import _check_intensity, _edit_faces, check_model_template
 from .timeline import FrameTimeline
 
@@ -78,15 +78,6 @@ class VideoLimits:
     max_height: int = 4320
     max_bytes: int | None = None
     max_frames: int | None = None
-
-    def describe(self) -> str:
-        parts = []
-        if self.max_seconds != float("inf"):
-            parts.append(f"at most {self.max_seconds:g} s long")
-        parts.append(f"at most {self.max_width}x{self.max_height} pixels")
-        if self.max_bytes is not None:
-            parts.append(f"at most {self.max_bytes / 1e6:g} MB")
-        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -321,7 +312,7 @@ class _Editor:
         self.every = max(1, int(every))
         self.seconds = seconds
         self.size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
-        self.landmarks = a != 0.0 and getattr(get_method(method_of(model)), "NEEDS_LANDMARKS", False)
+        self.landmarks = a != 0.0 and method_of(model).needs_landmarks
         self.marker = shared_landmarker() if self.landmarks else None
         self.pending: list[_Frame] = []
         self.key: _Frame | None = None  # the last keyframe

@@ -106,18 +106,18 @@ def test_photometric_change_follows_the_crop_brightness_and_tint():
     assert model.photometric and model.photometric_std_.shape == (3,)
     tint = np.float32([0.7, 0.5, 0.35])  # dim, warm light: every channel's std below the canonical one
     bright, dim = X[0] * tint, X[0] * tint * np.float32(0.5)
-    _, change_bright = model.edit(bright)
-    _, change_dim = model.edit(dim)
+    _, change_bright = model.edit_one(bright)
+    _, change_dim = model.edit_one(dim)
     assert np.abs(change_bright).max() > 0.01
     np.testing.assert_allclose(change_dim, 0.5 * change_bright, atol=1e-5)
     # per channel, the change is scaled by the crop's contrast over the canonical one
     plain, _ = _synthetic_model(photometric=False)
-    _, change_canonical = model.edit(X[0])
+    _, change_canonical = model.edit_one(X[0])
     assert abs(float(change_canonical.mean()) - 0.05) < 0.03
     ratio = change_bright.mean(axis=(0, 1)) / change_canonical.mean(axis=(0, 1))
     assert ratio[0] > ratio[1] > ratio[2]  # the warm tint keeps red, loses blue
     # the plain (absolute) change hardly depends on the lighting; the photometric one follows it
-    assert plain.edit(dim)[1].mean() > 0.6 * plain.edit(X[0])[1].mean()
+    assert plain.edit_one(dim)[1].mean() > 0.6 * plain.edit_one(X[0])[1].mean()
     assert change_dim.mean() < 0.4 * change_canonical.mean()
     # the factor is capped: a contrasty crop gets at most the canonical change
     contrasty = np.clip((X[0] - 0.5) * 1.5 + 0.5, 0, 1)
@@ -195,7 +195,7 @@ def test_crops_of_another_size_are_refused_like_the_paper_mr():
     with pytest.raises(DataError, match="the crop is 24x20x3 but the model expects 48x40x3"):
         edit_crops(model, small)
     with pytest.raises(DataError, match="expects 48x40x3"):
-        model.edit(np.zeros((*SIZE, 1), np.float32))
+        model.edit_one(np.zeros((*SIZE, 1), np.float32))
     with pytest.raises(DataError, match="expects 48x40x3"):
         model.predict(X[:1, :24, :20])
     mr = MaskedRegression(3, 0.4).fit(X[:4], X[:4])

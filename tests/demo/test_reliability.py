@@ -1,0 +1,208 @@
+"""A public server stays within bounds (through the API, gradio_client): the users' models per session,
+in total and in time, one size limit for every way a photo arrives, no temporary files left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+gr = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+from gradio_client import Client, handle_file  # noqa: E402
+
+from demo import build_demo, launch_options  # noqa: E402
+from demo.engine import MAX_PIXELS  # noqa: E402
+from demo.housekeeping import TempSweeper  # noqa: E402
+from demo.sessions import SessionStore  # noqa: E402
+from mr_core.core.modelfile import MODELS_DIR  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from test_train_tab import files, london_pairs  # noqa: E402
+from videoclips import make_clip  # noqa: E402
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+AppError = gradio_client.exceptions.AppError
+
+
+class Clock:
+    """A clock the test moves on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@contextlib.contextmanager
+def serve(temp: Path, store: SessionStore | None = None, before_launch=None):
+    """The demo with Gradio's upload folder at ``temp`` (so the test sees every file it writes);
+    ``before_launch(app)`` is called between building and launching it."""
+    old = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(temp)
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        app = build_demo(MODELS_DIR, examples=False, sessions=store)
+        if before_launch is not None:
+            before_launch(app)
+        app.launch(
+            **launch_options(),
+            server_name="127.0.0.1",
+            server_port=port,
+            prevent_thread_lock=True,
+            quiet=True,
+        )
+        try:
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            app.close()
+    finally:
+        if old is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = old
+
+
+def model_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.safetensors") if p.is_file())
+
+
+def test_models_are_bounded_per_session_in_total_and_in_time(tmp_path, london):
+    clock = Clock()
+    temp = tmp_path / "gradio"
+    store = SessionStore(temp / "mr-sessions", per_session=2, total=3, ttl=600, clock=clock)
+    held_out = str(sorted((london / "neutral").glob("*.jpg"))[-1])
+    with serve(temp, store) as url:
+        a = Client(url, verbose=False)
+        for i, name in enumerate(("ra", "rb", "rc")):
+            clock.now += 1
+            _, status = a.predict(*map(files, london_pairs(london, 2 * i, 2)), name, api_name="/train")
+        assert "'ra (yours)' was removed to make room (this server keeps 2 models per session)" in status, (
+            status
+        )
+        with pytest.raises(
+            AppError, match=r"^Your model 'ra \(yours\)' is no longer on this server \(a session"
+        ):
+            a.predict(handle_file(held_out), "ra (yours)", 1.0, api_name="/synthesize")
+        # one file per model on the server: the session's, served as it is (no second copy in Gradio's cache)
+        assert [p.name for p in model_files(temp)] == ["rb.safetensors", "rc.safetensors"]
+        assert store.models_held() == 2
+        clock.now += 1
+        a.predict(
+            handle_file(held_out), "rb (yours)", 1.0, api_name="/synthesize"
+        )  # rb used last: rc goes first
+
+        # Two fresh sessions: the server keeps 3 models in all, the least recently used go.
+        for i, name in enumerate(("rd", "re")):
+            clock.now += 1
+            Client(url, verbose=False).predict(
+                *map(files, london_pairs(london, 10 + 2 * i, 2)), name, api_name="/train"
+            )
+        assert store.models_held() == 3 and len(model_files(temp)) == 3
+        with pytest.raises(
+            AppError,
+            match=r"^Your model 'rc \(yours\)' is no longer on this server \(the server keeps at most 3",
+        ):
+            a.predict(handle_file(held_out), "rc (yours)", 1.0, api_name="/synthesize")
+        _, _, ok = a.predict(handle_file(held_out), "rb (yours)", 1.0, api_name="/synthesize")
+        assert "changed to rb" in ok
+
+        # After their time to live every model goes, with its file and its session's folder.
+        clock.now += 601
+        with pytest.raises(
+            AppError,
+            match=r"^Your model 'rb \(yours\)' is no longer on this server \(models are deleted 10 minutes",
+        ):
+            a.predict(handle_file(held_out), "rb (yours)", 1.0, api_name="/synthesize")
+        assert store.models_held() == 0 and model_files(temp) == []
+        assert not [p for p in store.root.iterdir()] if store.root.exists() else True
+    assert not store.root.exists()  # and the store's folder at the end
+
+
+def test_the_train_tab_says_what_happens_to_a_users_models(tmp_path):
+    with serve(tmp_path / "gradio") as url:
+        page = __import__("urllib.request").request.urlopen(url + "config", timeout=30).read().decode()
+    assert "deleted when you close the page" not in page
+    assert "keeps at most 3 of your models" in page and "60 minutes after you trained or uploaded it" in page
+
+
+def test_one_pixel_limit_for_every_way_a_photo_arrives(tmp_path, london):
+    """A photo over the Photo tab's 50 megapixels is refused by the Train tab too (before it is
+    decoded), and the other pairs are still used."""
+    src, tgt = london_pairs(london, 0, 3)
+    big = tmp_path / "before" / Path(src[0]).name
+    big.parent.mkdir()
+    Image.new("RGB", (8000, MAX_PIXELS // 8000 + 1), (128, 128, 128)).save(big, quality=50)
+    assert big.stat().st_size < 15 * 2**20
+    with serve(tmp_path / "gradio") as url:
+        _, status = Client(url, verbose=False).predict(
+            files([big, *src[1:]]), files(tgt), "bigger", api_name="/train"
+        )
+    assert status.startswith("Trained 'bigger' on 2 pairs"), status
+    assert f"{big.name}: image is too large (8000x6251 = 50008000 pixels, limit {MAX_PIXELS})" in status, status
+
+
+def test_failed_requests_leave_no_folder_and_the_server_sweeps_old_files(tmp_path, london):
+    temp = tmp_path / "gradio"
+    stale = temp / "0123abcd"  # what an interrupted upload or a killed server leaves
+    fresh = temp / "fresh" / "upload.jpg"
+
+    def leftovers(app) -> None:
+        # The sweep's age, for the test: 5 s (the server's is an hour; file times cannot be set back).
+        app.housekeeping.sweeper.max_age = app.housekeeping.sweeper.min_age = 5.0
+        stale.mkdir(parents=True)
+        for name in ("partial.jpg", ".clip.mp4.4242.abcdefgh.mr-tmp"):
+            (stale / name).write_bytes(b"x" * 1000)
+        (temp / "empty-folder").mkdir()
+        time.sleep(6)
+        fresh.parent.mkdir()
+        fresh.write_bytes(b"y")
+
+    store = SessionStore(temp / "mr-sessions")
+    with serve(temp, store, leftovers) as url:
+        assert not stale.exists() and not (temp / "empty-folder").exists()  # swept on start
+        assert fresh.exists()  # (too young)
+        c = Client(url, verbose=False)
+        junk = tmp_path / "junk.mp4"
+        junk.write_text("not a video")
+        with pytest.raises(AppError, match="not a readable video"):
+            c.predict(handle_file(str(junk)), "smile", 1.0, api_name="/synthesize_video")
+        src, _ = london_pairs(london, 0, 1)
+        with pytest.raises(AppError):
+            c.predict(files(src), files([junk]), "nothing", api_name="/train")
+        assert not (temp / "mr-videos").exists() or not list((temp / "mr-videos").iterdir())
+        assert not store.root.exists()  # no session folder for a failed training
+        clip = make_clip(tmp_path / "clip.mp4", n=4, audio=False)
+        out = c.predict(handle_file(str(clip)), "smile", 1.0, api_name="/synthesize_video")
+        out = Path(out["video"] if isinstance(out, dict) else out)
+        # the result is written once, where Gradio serves it from (no copy)
+        results = [p for p in temp.rglob("*.mp4") if p.name.startswith("clip-smile")]
+        assert len(results) == 1, results
+
+
+def test_the_sweep_keeps_the_folder_within_its_byte_budget(tmp_path):
+    now = time.time()
+    for i in range(10):
+        p = tmp_path / f"f{i}.bin"
+        p.write_bytes(b"z" * 1000)
+        os.utime(p, (now - 600 + i, now - 600 + i))
+    report = TempSweeper(tmp_path, max_bytes=4500, min_age=60).sweep(now=now + 3600 - 700)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    # none is over the age; the budget removes the oldest first
+    assert report.bytes_left == 4000 and left == ["f6.bin", "f7.bin", "f8.bin", "f9.bin"], (report, left)
