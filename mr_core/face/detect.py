@@ -44,7 +44,6 @@ DETECTOR_MODELS = {
 }
 
 
-
 # --------------------------------------------------------------------------- detection
 _live_detectors: weakref.WeakSet = weakref.WeakSet()
 _atexit_registered = False
@@ -73,7 +72,6 @@ def _load_asset(kind: str, assets_dir: Path) -> bytes:
             "restore it with python scripts/vendor_face_detector.py"
         )
     return data
-
 
 
 class FaceDetector:
@@ -215,8 +213,6 @@ def default_detector() -> FaceDetector:
         return _default_detector
 
 
-
-
 def align_photo(
     image,
     size: tuple[int, int] = (128, 128),
@@ -249,5 +245,3 @@ def align_photo(
             f"need {min_eye_distance:.0f})"
         )
     return align_face(rgb, face, template=template, size=size).crop
-
-
