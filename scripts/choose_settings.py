@@ -4,7 +4,8 @@ The test subjects (``models/split_test.txt``) are left out of everything here: t
 be excluded.  The other London pairs are split into ``--folds`` folds of subjects (every k-th of the
 sorted names); for every value of the setting and every fold it runs, exactly as a user would:
 
-    python -m mr_core train --align --method mesh-mr ... --exclude-file <test + this fold> --motion-gain G
+    python -m mr_core train --align --method mesh-mr ... --exclude-file <test + this fold> \
+        --motion-gain G --mouth-gain M
     python -m mr_core evaluate --model M ... --subjects <this fold>
 
 and averages the fold's figures.  The value whose key blendshapes (mouthSmile, mouthUpperUp,
@@ -36,6 +37,8 @@ from mr_core.data import read_name_list  # noqa: E402
 TEST = REPO / "models" / "split_test.txt"
 DIRECTIONS = {"smile": ("neutral", "smiling"), "neutral": ("smiling", "neutral")}
 GAINS = (1.0, 1.2, 1.4, 1.6)
+MOUTH_GAINS = (1.0,)
+LID_GAINS = (1.0,)
 KEYS = ("mouthSmile", "mouthUpperUp", "eyeSquint")
 
 
@@ -50,7 +53,11 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "london")
     ap.add_argument("--direction", choices=sorted(DIRECTIONS), default="smile")
     ap.add_argument("--folds", type=int, default=3)
-    ap.add_argument("--gains", type=float, nargs="+", default=list(GAINS))
+    ap.add_argument("--gains", type=float, nargs="+", default=list(GAINS), help="motion gains to try")
+    ap.add_argument("--lid-gains", type=float, nargs="+", default=list(LID_GAINS), help="lid gains to try")
+    ap.add_argument(
+        "--mouth-gains", type=float, nargs="+", default=list(MOUTH_GAINS), help="mouth gains to try"
+    )
     ap.add_argument(
         "--cache", type=Path, default=None, help="aligned-crop cache folder (default: a temp folder)"
     )
@@ -64,16 +71,18 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache or Path(tmp) / "crops"
-        for gain in args.gains:
+        grid = [(g, m, k) for g in args.gains for m in args.mouth_gains for k in args.lid_gains]
+        for gain, mouth, lid in grid:
             per_fold = []
             for f, fold in enumerate(folds):
                 exclude = Path(tmp) / f"exclude{f}.txt"
                 exclude.write_text("\n".join(sorted(test | set(fold))) + "\n")
-                model = Path(tmp) / f"g{gain}_f{f}.safetensors"
+                model = Path(tmp) / f"g{gain}_m{mouth}_l{lid}_f{f}.safetensors"
                 run(
                     "train", "--align", "--method", "mesh-mr", "--source-dir", str(src), "--target-dir", str(tgt),
                     "--source-name", src_name, "--target-name", tgt_name, "--exclude-file", str(exclude),
-                    "--crop-cache", str(cache), "--motion-gain", str(gain), "-o", str(model),
+                    "--crop-cache", str(cache), "--motion-gain", str(gain), "--mouth-gain", str(mouth), "--lid-gain", str(lid),
+                    "-o", str(model),
                 )  # fmt: skip
                 report = Path(tmp) / model.stem
                 run(
@@ -91,18 +100,24 @@ def main() -> None:
                 fr = [s["changes"].get(key, {}).get("fraction") for s in per_fold]
                 fr = [v for v in fr if v is not None]
                 mean[key] = float(np.mean(fr)) if fr else float("nan")
-            rows.append((gain, mean))
-            print(f"gain {gain}: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()), flush=True)
+            rows.append(((gain, mouth, lid), mean))
+            print(
+                f"gain {gain} mouth {mouth} lid {lid}: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()),
+                flush=True,
+            )
     best = min(rows, key=lambda r: float(np.mean([abs(r[1][k] - 1.0) for k in KEYS])))[0]
-    head = "| motion gain | profile (CV) | median | mouthSmile | mouthUpperUp | eyeSquint | eye SSIM | sharpness |"
-    lines = [head, "|" + "---:|" * 8]
+    head = "| motion gain | mouth gain | lid gain | profile (CV) | median | mouthSmile | mouthUpperUp | eyeSquint | eye SSIM | sharpness |"
+    lines = [head, "|" + "---:|" * 10]
     for gain, m in rows:
         mark = "**" if gain == best else ""
         lines.append(
-            f"| {mark}{gain}{mark} | {m['profile']:.3f} | {m['median']:.3f} | {m['mouthSmile']:.2f} | "
+            f"| {mark}{gain[0]}{mark} | {mark}{gain[1]}{mark} | {mark}{gain[2]}{mark} | {m['profile']:.3f} | {m['median']:.3f} | {m['mouthSmile']:.2f} | "
             f"{m['mouthUpperUp']:.2f} | {m['eyeSquint']:.2f} | {m['eye_ssim']:.3f} | {m['sharpness']:.2f} |"
         )
-    table = "\n".join(lines) + f"\n\nchosen: motion gain {best} (key blendshapes closest to the real change)"
+    table = (
+        "\n".join(lines)
+        + f"\n\nchosen: motion gain {best[0]}, mouth gain {best[1]}, lid gain {best[2]} (key blendshapes closest to the real change)"
+    )
     print(table)
     if args.out:
         args.out.write_text(table + "\n")

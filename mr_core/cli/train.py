@@ -74,6 +74,16 @@ def add_parser(sub) -> None:
         "scripts/choose_settings.py)",
     )
     p.add_argument(
+        "--mouth-gain",
+        type=_positive_float,
+        help="mesh-mr: gain on the lips' own motion, on top of --motion-gain (default: 1)",
+    )
+    p.add_argument(
+        "--lid-gain",
+        type=ranged(float, 0),
+        help="mesh-mr: gain on the lower lids' predicted rise (default: 1)",
+    )
+    p.add_argument(
         "--texture-sigma", type=ranged(float, 0), default=2.0, help="shape-texture: blur of the change"
     )
     p.add_argument(
@@ -144,14 +154,17 @@ _METHOD_FLAGS = {
     "mirror": lambda args: not args.no_mirror,
     "shape_lam": lambda args: args.shape_lam,
     "motion_gain": lambda args: args.motion_gain,
+    "mouth_gain": lambda args: args.mouth_gain,
+    "lid_gain": lambda args: args.lid_gain,
 }
 
 
 def _new_model(args, source: str, target: str, template: str | None):
     names = get_method(args.method).param_names()  # its argument combinations are checked by _check_method
     params = {name: flag(args) for name, flag in _METHOD_FLAGS.items() if name in names}
-    if params.get("motion_gain", 0) is None:  # not given: the method's default
-        del params["motion_gain"]
+    for name in ("motion_gain", "mouth_gain", "lid_gain"):
+        if name in params and params[name] is None:  # not given: the method's default
+            del params[name]
     return new_model(
         args.method,
         receptive_field=args.receptive_field,

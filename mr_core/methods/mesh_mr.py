@@ -80,6 +80,23 @@ LID_RISE = 0.35
 #: training subjects (``scripts/choose_settings.py``): a ridge prediction is an average of many
 #: people's motions, and an average of broad and narrow smiles reads weaker than either.
 MOTION_GAIN = 1.0
+#: The gain on the lips' own motion (``mouth_gain``), on top of :data:`MOTION_GAIN`: it fades from the
+#: lips' points to 1 over :data:`MOUTH_REACH` of the face's width.  The ridge prediction averages
+#: open and closed smiles, so an opened mouth comes out narrower than a real broad smile's.
+MOUTH_GAIN = 1.0
+MOUTH_REACH = 0.12
+#: The gain on the lower lids' predicted rise (``lid_gain``, within :data:`LID_RISE`): a ridge
+#: prediction of a few pixels' motion from a neutral face is shrunk towards the mean, which for the
+#: lids is small.
+LID_GAIN = 1.0
+#: Lips apart by less than the first of these fractions of the mouth's width after the edit are
+#: closed (upper and lower inner lip meet half-way), by more than the second left as predicted, in
+#: between partly: real mouths are closed or open, and a sliver between them showed as a thin pale
+#: line of teeth (a smile that barely parts the lips, a neutral that does not quite close them).
+CLOSE_BELOW = (0.02, 0.05)
+#: The inner lips' points, upper and lower, paired from one mouth corner to the other.
+_UPPER_INNER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
+_LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
 
 
 def extra_tensors(meta: dict) -> tuple[str, ...]:
@@ -135,6 +152,8 @@ class MeshRegressionModel(TextureModel):
         "shape_lam": Real(0, strict=True, optional=True),
         "open_threshold": Real(0),
         "motion_gain": Real(0, strict=True),
+        "mouth_gain": Real(0, strict=True),
+        "lid_gain": Real(0),
     }
 
     def __init__(
@@ -148,6 +167,8 @@ class MeshRegressionModel(TextureModel):
         open_threshold: float = 0.08,
         mirror: bool = True,
         motion_gain: float = MOTION_GAIN,
+        mouth_gain: float = MOUTH_GAIN,
+        lid_gain: float = LID_GAIN,
         source: str = "neutral",
         target: str = "smiling",
         template: str | None = None,
@@ -161,6 +182,8 @@ class MeshRegressionModel(TextureModel):
         self.open_threshold = open_threshold
         self.mirror = mirror
         self.motion_gain = motion_gain
+        self.mouth_gain = mouth_gain
+        self.lid_gain = lid_gain
         self.source = source
         self.target = target
         self.template = template
@@ -269,7 +292,8 @@ class MeshRegressionModel(TextureModel):
         out = np.zeros_like(d)
         for lid, (top, bottom) in zip(LOWER_LIDS, _EYE_HEIGHT, strict=True):
             height = float(np.linalg.norm(L[top] - L[bottom]))
-            out[list(lid), 1] = np.clip(d[list(lid), 1], -LID_RISE * height, 0.0)
+            rise = float(getattr(self, "lid_gain", 1.0)) * d[list(lid), 1]
+            out[list(lid), 1] = np.clip(rise, -LID_RISE * height, 0.0)
         return out
 
     def _reference(self):
@@ -473,11 +497,27 @@ class MeshRegressionModel(TextureModel):
         taper = taper * taper * (3.0 - 2.0 * taper)  # smoothstep
         gain = float(intensity) * float(getattr(self, "motion_gain", 1.0))
         d = gain * taper[:, None] * self._delta(L, pin=False)[0]
+        mg = float(getattr(self, "mouth_gain", 1.0))
+        if mg != 1.0:
+            lips = L[0, list(mesh.OUTER_LIP + mesh.INNER_LIP)]
+            near = np.sqrt(((L[0][:, None] - lips[None]) ** 2).sum(-1)).min(axis=1)
+            reach = MOUTH_REACH * float(np.ptp(outline[:, 0]))
+            d *= (1.0 + (mg - 1.0) * np.clip(1.0 - near / max(reach, 1e-9), 0.0, 1.0))[:, None]
         lids = [i for lid in LOWER_LIDS for i in lid]
         rise = self._lid_motion(L[0], d) if getattr(self, "shape_frame_", "crop") == "similarity" else 0.0
         d[mesh.pinned_points()] = 0.0
         d[lids] = rise if np.ndim(rise) == 0 else rise[lids]
-        return L[0] + d
+        out = L[0] + d
+        if getattr(self, "shape_frame_", "crop") == "similarity":
+            lo, hi = CLOSE_BELOW
+            close = float(np.clip((hi - mesh.mouth_opening(out[None])[0]) / (hi - lo), 0.0, 1.0))
+            close *= min(float(intensity), 1.0)  # none at intensity 0: the face as it is
+            if close > 0:
+                up, down = list(_UPPER_INNER), list(_LOWER_INNER)
+                mid = 0.5 * (out[up] + out[down])
+                out[up] += close * (mid - out[up])
+                out[down] += close * (mid - out[down])
+        return out
 
     def mouth_content(self, x: np.ndarray, landmarks) -> np.ndarray:
         """The mouth's new content for a float crop (h, w, 3) with its landmarks (478, 2): masked
@@ -555,6 +595,8 @@ class MeshRegressionModel(TextureModel):
             "open_only": "true" if self.open_only_ else "false",
             "mirror": "true" if self.mirror else "false",
             "motion_gain": repr(float(self.motion_gain)),
+            "mouth_gain": repr(float(getattr(self, "mouth_gain", 1.0))),
+            "lid_gain": repr(float(getattr(self, "lid_gain", 1.0))),
             "n_shape_pairs": str(int(self.n_shape_pairs_)),
             "mouth_model": "true" if self._mouth_model()[0] is not None else "false",
             "mouth_bank": "true" if getattr(self, "mouth_bank_", None) is not None else "false",
@@ -605,6 +647,8 @@ class MeshRegressionModel(TextureModel):
             "open_only": bool(self.open_only_),
             "mirror": bool(self.mirror),
             "motion_gain": float(self.motion_gain),
+            "mouth_gain": float(getattr(self, "mouth_gain", 1.0)),
+            "lid_gain": float(getattr(self, "lid_gain", 1.0)),
             "shape_frame": str(getattr(self, "shape_frame_", "crop")),
             "mouth_bank": int(len(self.mouth_bank_)) if getattr(self, "mouth_bank_", None) is not None else 0,
         }
@@ -733,8 +777,20 @@ def validate_metadata(path: Path, meta: dict) -> None:
         gain = float(meta.get("motion_gain", "1.0"))
     except ValueError:
         raise ModelFileError(f"{path}: mesh-mr metadata motion_gain must be a number") from None
-    if not (math.isfinite(gain) and 0 < gain <= 10):
-        raise ModelFileError(f"{path}: mesh-mr metadata motion_gain must be in (0, 10]")
+    try:
+        mouth = float(meta.get("mouth_gain", "1.0"))
+    except ValueError:
+        raise ModelFileError(f"{path}: mesh-mr metadata mouth_gain must be a number") from None
+    try:
+        lid = float(meta.get("lid_gain", "1.0"))
+    except ValueError:
+        raise ModelFileError(f"{path}: mesh-mr metadata lid_gain must be a number") from None
+    if not all(math.isfinite(g) and 0 < g <= 10 for g in (gain, mouth)) or not (
+        math.isfinite(lid) and 0 <= lid <= 10
+    ):
+        raise ModelFileError(
+            f"{path}: mesh-mr metadata motion_gain and mouth_gain must be in (0, 10], lid_gain in [0, 10]"
+        )
     if meta.get("shape_frame", "crop") not in ("crop", "similarity"):
         raise ModelFileError(f"{path}: metadata shape_frame must be crop or similarity")
     if meta.get("mouth_bank", "false") not in ("true", "false"):
@@ -781,6 +837,8 @@ def from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> 
     model.open_only_ = meta["open_only"] == "true"
     model.shape_frame_ = meta.get("shape_frame", "crop")
     model.motion_gain = gain
+    model.mouth_gain = float(meta.get("mouth_gain", "1.0"))
+    model.lid_gain = float(meta.get("lid_gain", "1.0"))
     model.n_shape_pairs_ = int(meta["n_shape_pairs"])
     model.shape_mean_, model.shape_delta_ = tensors["shape_mean"], tensors["shape_delta"]
     model.shape_weights_, model.reference_shape_ = tensors["shape_weights"], tensors["reference_shape"]

@@ -334,3 +334,39 @@ def test_the_teeth_are_lit_like_the_photo(trained, london):
     (tb, wb), (td, wd) = teeth["bright"], teeth["dim"]
     assert td < 0.6 * tb  # the teeth darken with the photo
     assert td / wd < 1.5 * tb / wb  # relative to the eye whites, about as on the bright photo
+
+
+def test_no_sliver_between_the_lips_and_the_gains_are_parameters(trained, london):
+    """After an edit the lips are closed or apart, never a sliver (a thin pale line of teeth), at any
+    intensity; the mouth gain widens the opening of the lips alone; intensity 0 keeps the points."""
+    from mr_core.errors import InvalidParameterError
+    from mr_core.face.landmarks import Landmarker
+
+    model = load_model(trained["smile"])
+    with Landmarker() as lm:
+        faces = [
+            np.asarray(lm.analyze(res.faces[0].crop_in).landmarks)
+            for res in (
+                synthesize(read_image(london / d / f"{n}.jpg").rgb, model, 0.0)
+                for d in ("neutral", "smiling")
+                for n in HELD_OUT
+            )
+        ]
+    for L in faces:
+        np.testing.assert_allclose(model.predict_landmarks(L, 0.0), L)
+        for a in (0.25, 0.5, 1.0, 1.5):
+            opening = mesh.mouth_opening(model.predict_landmarks(L, a)[None])[0]
+            assert opening < 1e-6 or opening >= 0.02, (a, opening)
+    L = faces[0]
+    wide = load_model(trained["smile"])
+    wide.mouth_gain = 1.5
+    far = [i for i in range(468) if i not in mesh.OUTER_LIP + mesh.INNER_LIP]
+    d0, d1 = model.predict_landmarks(L) - L, wide.predict_landmarks(L) - L
+    lips = list(mesh.OUTER_LIP)
+    assert np.linalg.norm(d1[lips], axis=1).mean() > 1.3 * np.linalg.norm(d0[lips], axis=1).mean()
+    forehead = [i for i in far if L[i, 1] < L[168, 1]]  # above the nose bridge: out of the mouth's reach
+    np.testing.assert_allclose(d1[forehead], d0[forehead], atol=1e-9)
+    with pytest.raises(InvalidParameterError, match="mouth_gain must be a finite number > 0"):
+        MeshRegressionModel(template="mp-eyes-nose-v1", mouth_gain=0).fit_shape(
+            np.zeros((3, 478, 2)), np.zeros((3, 478, 2)), (256, 256)
+        )
