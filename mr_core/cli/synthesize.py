@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ..atomic import write_error_reason
 from ..errors import InvalidParameterError, MRError
 from ..imageio import IMAGE_SUFFIXES, WRITABLE_SUFFIXES, read_image, write_image
+from ..methods.face_editor import PARTS, PRESETS
 from ..synthesis import MAX_INTENSITY, VIDEO_SUFFIXES, check_model_template
 from .common import check_model_size, make_output_dir, ranged
 
@@ -48,9 +49,27 @@ def add_parser(subparsers) -> None:
         "stderr, one line each, and the rest are written; the exit status is then 1 (0 when every input "
         "was written).",
     )
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--expression", metavar="NAME", help="a model shipped in models/, e.g. smile")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--expression", metavar="NAME", help="a shipped model, e.g. smile")
     which.add_argument("--model", metavar="FILE", help="a model file (.safetensors)")
+    editor = p.add_argument_group(
+        "face editor",
+        "Any expression from one expression rig (ARKit-style blendshapes, from ICT-FaceKit): targets are "
+        "the MediaPipe blendshape scores the output should measure, whatever the face shows now. Combine "
+        "with --expression/--model to edit on top of a learned expression.",
+    )
+    editor.add_argument("--preset", metavar="NAME", help=f"a basic emotion: {', '.join(PRESETS)}")
+    editor.add_argument(
+        "--set",
+        dest="targets",
+        metavar="KEY=VALUE,...",
+        help="blendshape targets in 0..1, e.g. jawOpen=0.5,browInnerUp=0.8; a name without Left/Right "
+        "(mouthSmile, eyeBlink, browDown, ...) sets both sides",
+    )
+    editor.add_argument("--reference", metavar="PHOTO", help="copy the expression of this photo's face")
+    editor.add_argument(
+        "--parts", choices=PARTS, default="all", help="what of the reference to copy (default: all)"
+    )
     p.add_argument(
         "--intensity",
         type=_intensity,
@@ -161,12 +180,25 @@ def run(args) -> int:
     from ..core.modelfile import resolve_model
     from ..face import MIN_EYE_DISTANCE, FaceDetector
     from ..methods import load_model
-    from ..synthesis import synthesize
+    from ..synthesis import make_editor, reference_scores, synthesize
 
-    model_path = resolve_model(args.expression, args.model)
-    model = load_model(model_path, backend=args.backend)
-    check_model_template(model)
-    check_model_size(model, model_path)
+    edits = args.preset is not None or args.targets is not None or args.reference is not None
+    if args.expression is None and args.model is None and not edits:
+        raise InvalidParameterError(
+            "say what to change: --expression NAME, --model FILE, or the face editor's --preset, --set or "
+            "--reference"
+        )
+    model = None
+    if args.expression is not None or args.model is not None:
+        model_path = resolve_model(args.expression, args.model)
+        model = load_model(model_path, backend=args.backend)
+        check_model_template(model)
+        check_model_size(model, model_path)
+    reference = None
+    if args.reference is not None:
+        reference = reference_scores(read_image(args.reference), name=args.reference)
+    editor = make_editor(model, preset=args.preset, targets=args.targets, reference=reference, parts=args.parts)
+    model = editor if editor is not None else model
     out_dir = Path(args.output_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidParameterError(f"{out_dir}: the output folder is a file, not a folder")

@@ -49,10 +49,12 @@ EXPRESSIONS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class FaceAnalysis:
-    """One face: 478 mesh landmarks (x, y) in pixels and the 52 blendshape scores in [0, 1]."""
+    """One face: 478 mesh landmarks (x, y) in pixels, the 52 blendshape scores in [0, 1], and the same
+    landmarks in 3-D (x, y, z: z in the units of x, from the landmarker's own depth; for the face's pose)."""
 
     landmarks: np.ndarray
     blendshapes: dict[str, float]
+    points3d: np.ndarray | None = None
 
 
 def _expected_sha256() -> str:
@@ -185,12 +187,15 @@ class Landmarker:
         if not result.face_landmarks:
             return None
         height, width = arr.shape[:2]
-        pts = np.array([(p.x * width, p.y * height) for p in result.face_landmarks[0]], dtype=np.float64)
-        pts /= scale
+        pts3 = np.array(
+            [(p.x * width, p.y * height, p.z * width) for p in result.face_landmarks[0]], dtype=np.float64
+        )
+        pts3 /= scale
+        pts = np.ascontiguousarray(pts3[:, :2])
         shapes = {}
         if result.face_blendshapes:
             shapes = {c.category_name: float(c.score) for c in result.face_blendshapes[0]}
-        return FaceAnalysis(landmarks=pts, blendshapes=shapes)
+        return FaceAnalysis(landmarks=pts, blendshapes=shapes, points3d=pts3)
 
     def close(self) -> None:
         with self._lock:

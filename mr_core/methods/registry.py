@@ -31,6 +31,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "mr": "mr_core.methods.paper:PaperMR",
     "shape-texture": "mr_core.methods.shape_texture:ShapeTextureModel",
     "mesh-mr": "mr_core.methods.mesh_mr:MeshRegressionModel",
+    "face-editor": "mr_core.methods.face_editor:FaceEditor",
 }
 
 

@@ -83,7 +83,7 @@ def _check_intensity(intensity) -> float:
 
 
 def _edit_faces(
-    out: np.ndarray, model, a: float, aligned: list, landmarks=None, *, crops_in=None, seconds=None
+    out: np.ndarray, model, a: float, aligned: list, landmarks=None, *, crops_in=None, seconds=None, poses=None
 ) -> np.ndarray:
     """Edit the aligned faces ``aligned`` of the photo ``out`` (uint8, written in place) at intensity
     ``a`` > 0 with their crops' ``landmarks`` (one (478, 2) array per face, for methods that need them).
@@ -95,7 +95,7 @@ def _edit_faces(
     t0 = time.perf_counter()
     if crops_in is None:
         crops_in = np.stack([al.crop for al in aligned])
-    edit = edit_crops(model, crops_in, a, landmarks=landmarks)
+    edit = edit_crops(model, crops_in, a, landmarks=landmarks, poses=poses)
     t1 = time.perf_counter()
     texture = np.rint(np.clip(crops_in / np.float32(255.0) + edit.change, 0.0, 1.0) * 255.0).astype(np.uint8)
     for i, (al, tex) in enumerate(zip(aligned, texture, strict=True)):
@@ -175,10 +175,12 @@ def synthesize(
         )
 
     aligned = [align_face(rgb, face, template=tpl, size=size) for face in usable]
-    marks = None
+    marks = poses = None
     if a != 0.0 and method_of(model).needs_landmarks:
-        marker = shared_landmarker()
-        marks, kept = [], []
+        # methods that need the head's pose get the landmarker's full analysis (3-D points, scores)
+        needs_pose = method_of(model).needs_pose
+        marker = shared_landmarker(blendshapes=needs_pose)
+        marks, kept, poses = [], [], ([] if needs_pose else None)
         for i, (face, al) in enumerate(zip(usable, aligned, strict=True)):
             found = marker.analyze(al.crop)
             points = found.landmarks if found is not None else None
@@ -193,6 +195,8 @@ def synthesize(
                 continue
             marks.append(points)
             kept.append(i)
+            if poses is not None:
+                poses.append(found)
         if not kept:
             raise FaceError(
                 f"{label}: no face clear enough to edit; use a photo with a sharp, front-facing face"
@@ -204,7 +208,7 @@ def synthesize(
     if a == 0.0:
         crops_out = crops_in.copy()
     else:
-        crops_out = _edit_faces(out, model, a, aligned, marks, crops_in=crops_in)
+        crops_out = _edit_faces(out, model, a, aligned, marks, crops_in=crops_in, poses=poses)
     results = []
     for face, al, c_in, c_out in zip(usable, aligned, crops_in, crops_out, strict=True):
         results.append(

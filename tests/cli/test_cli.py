@@ -514,3 +514,52 @@ def test_train_refuses_a_mesh_mr_model_with_a_huge_lam_on_photos(london, tmp_pat
     _one_line_error(proc, "lam 1e+300 is too large", "use a smaller lam")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["neutral", "smiling"]  # nothing written
     assert run_cli("train", *args).returncode == 0 and out.is_file()  # the default lam is fine
+
+
+# ---------------------------------------------------------------------------------------- face editor
+def test_synthesize_with_presets_targets_and_a_reference(london, tmp_path):
+    """The face editor through the command line: --preset, --set and --reference, alone and on top of the
+    shipped smile; what it asks for is what the landmarker measures on the written photos."""
+    from mr_core.face import align_photo
+    from mr_core.face.landmarks import Landmarker
+
+    src = london / "neutral" / "026.jpg"
+    runs = {
+        "surprised": ["--preset", "surprised"],
+        "jaw": ["--set", "jawOpen=0.5"],
+        "copy": ["--reference", london / "smiling" / "062.jpg", "--parts", "mouth"],
+        "smile-blink": ["--expression", "smile", "--set", "eyeBlink=0.5"],
+    }
+    scores = {}
+    with Landmarker() as marker:
+        base = marker.analyze(align_photo(src, size=(256, 256))).blendshapes
+        for name, flags in runs.items():
+            out = tmp_path / name
+            proc = run_cli("synthesize", *flags, "-o", out, src)
+            assert proc.returncode == 0, proc.stderr
+            assert "wrote 1 of 1" in proc.stdout
+            scores[name] = marker.analyze(align_photo(out / "026.jpg", size=(256, 256))).blendshapes
+        ref = marker.analyze(align_photo(london / "smiling" / "062.jpg", size=(256, 256))).blendshapes
+    assert scores["surprised"]["browInnerUp"] > base["browInnerUp"] + 0.2
+    assert abs(scores["jaw"]["jawOpen"] - 0.5) < 0.2
+    smile = lambda s: (s["mouthSmileLeft"] + s["mouthSmileRight"]) / 2  # noqa: E731
+    assert abs(smile(scores["copy"]) - smile(ref)) < abs(smile(base) - smile(ref)) / 2
+    assert smile(scores["smile-blink"]) > smile(base) + 0.3 and scores["smile-blink"]["eyeBlinkLeft"] > 0.35
+
+
+def test_synthesize_refuses_bad_editor_requests_in_one_sentence(tmp_path):
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
+    cases = [
+        (["--preset", "joy"], "unknown preset 'joy'; valid: happy, sad, surprised"),
+        (["--set", "jawOpen=2"], "jawOpen: the value must be in 0..1, got 2"),
+        (["--set", "smiel=1"], "unknown blendshape 'smiel'; valid:"),
+        (["--set", "jawOpen"], "expected KEY=VALUE"),
+        (["--reference", tmp_path / "missing.jpg"], "missing.jpg"),
+        ([], "say what to change"),
+    ]
+    for flags, message in cases:
+        proc = run_cli("synthesize", *flags, "-o", tmp_path / "out", photo)
+        assert proc.returncode == 2, (flags, proc.stderr)
+        assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
