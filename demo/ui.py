@@ -26,10 +26,11 @@ from mr_core.synthesis import MAX_INTENSITY
 
 from .components import checked_radio, checked_slider, crops_output, photo_input, photo_output, user_error
 from .editor_tab import mount_editor_tab
-from .engine import ModelCatalog, backend_choices, live_frame, load_photo, synthesize_photo
+from .engine import ModelCatalog, backend_choices, load_photo, synthesize_photo
 from .examples import example_photos
 from .housekeeping import Housekeeping, TempSweeper, lifespan
 from .limits import MAX_FILE_SIZE, BodyLimit
+from .live_tab import mount_live_tab
 from .sessions import SessionStore
 from .train_tab import mount_train_tab, session_catalog
 from .video_tab import mount_video_tab
@@ -43,9 +44,6 @@ log = logging.getLogger("demo")
 CONCURRENCY_LIMIT = 2
 #: Requests allowed to wait; beyond that new ones are told the queue is full.
 QUEUE_SIZE = 64
-#: Webcam streams processed at once, and how long one stream may run (seconds).
-LIVE_CONCURRENCY = 4
-LIVE_TIME_LIMIT = 120
 
 TITLE = "Facial expression synthesis by masked regression"
 
@@ -237,23 +235,6 @@ def build_demo(
             return None, message
         return gr.update(), ""
 
-    def live(frame, expression, intensity, backend="numpy", user=None):
-        try:
-            return live_frame(
-                session_catalog(catalog, user, expression)[0],
-                frame,
-                expression,
-                intensity,
-                backend or "numpy",
-                detector=detector,
-            )
-        except MRError as exc:
-            log.warning("live frame: %s", exc)
-            return None  # (a frame over the size limit is not sent back either)
-        except Exception:
-            log.exception("live frame failed")
-        return frame
-
     @_speak_model
     def explain(expression):
         if expression not in catalog.entries:
@@ -347,16 +328,7 @@ def build_demo(
                         )
                         status = gr.Markdown(label="Status", elem_id="status")
             mount_editor_tab(load_photo, intensity, detector=detector, speak=_speak)
-            with gr.Tab("Live", id="live-tab"):
-                gr.Markdown(
-                    "Start the webcam: the largest face of every frame goes through the model "
-                    f"(each stream stops after {LIVE_TIME_LIMIT} s; press record again to go on)."
-                )
-                with gr.Row():
-                    live_in = gr.Image(
-                        sources=["webcam"], streaming=True, type="numpy", label="Webcam", elem_id="live-in"
-                    )
-                    live_out = gr.Image(label="With the expression", elem_id="live-out", interactive=False)
+            connect_live = mount_live_tab(catalog, expression, intensity, backend, detector=detector)
             connect_video = mount_video_tab(
                 catalog,
                 expression,
@@ -367,6 +339,7 @@ def build_demo(
             )
             user_models, model_file = mount_train_tab(catalog, [expression], _speak_training, sessions)
             connect_video(user_models)
+            connect_live(user_models)
             with gr.Tab("How it works", id="how-tab"):
                 gr.Markdown(HOW_IT_WORKS)
                 weight_picture = gr.Image(
@@ -405,18 +378,6 @@ def build_demo(
             api_visibility="private",
             concurrency_limit=CONCURRENCY_LIMIT,
             concurrency_id="photo",
-            show_progress="hidden",
-        )
-        live_in.stream(
-            live,
-            inputs=[live_in, expression, intensity, backend, user_models],
-            outputs=[live_out],
-            api_name="live",
-            api_visibility="undocumented",
-            stream_every=0.1,
-            time_limit=LIVE_TIME_LIMIT,
-            concurrency_limit=LIVE_CONCURRENCY,
-            concurrency_id="live",
             show_progress="hidden",
         )
         expression.change(

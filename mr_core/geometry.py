@@ -538,7 +538,8 @@ def rasterize_triangles(points, triangles, shape: tuple[int, int], step: int = 1
     px = x0[tid] + off % nxt
     py = y0[tid] + off // nxt
     e1x, e1y, e2x, e2y, a0x, a0y, d = (
-        np.ascontiguousarray(v)[tid] for v in (e1[:, 0], e1[:, 1], e2[:, 0], e2[:, 1], a0[:, 0], a0[:, 1], den)
+        np.ascontiguousarray(v)[tid]
+        for v in (e1[:, 0], e1[:, 1], e2[:, 0], e2[:, 1], a0[:, 0], a0[:, 1], den)
     )
     qx = px - a0x
     qy = py - a0y
@@ -609,7 +610,11 @@ class PreparedRaster:
         if (gh, gw) != (h, w):
             m = np.array([[1.0 / step, 0, 0], [0, 1.0 / step, 0]])
             disp = cv2.warpAffine(
-                disp, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+                disp,
+                m,
+                (w, h),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
             )
         return _identity(h, w) + disp
 

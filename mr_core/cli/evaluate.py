@@ -1,10 +1,11 @@
 """``python -m mr_core evaluate``: measure a model on paired source/target photos.
 
-Example (the held-out London subjects, the shipped smile model)::
+Example (the London test subjects, the shipped smile model, which saw them in training; the model
+card's test figures come from models trained with ``--exclude-file models/split_test.txt``)::
 
     python -m mr_core evaluate --expression smile \\
         --source-dir ../shared/data/london/neutral --target-dir ../shared/data/london/smiling \\
-        --pairs-file models/split_heldout.txt -o runs/eval-smile
+        --pairs-file models/split_test.txt -o runs/eval-smile
 
 prints a table (one line per pair and the mean) and writes ``report.json`` and
 ``contact_sheet.png`` (input | output | target) to the output folder.
@@ -148,7 +149,7 @@ def run(args) -> int:
         "source_dir": str(args.source_dir),
         "target_dir": str(args.target_dir),
         "pairs_file": str(args.pairs_file) if args.pairs_file else None,
-        "subjects": list(args.subjects) if args.subjects else None,
+        "subjects": [p.name for p in pairs],
         "crops": bool(args.crops),
         "backend": args.backend,
     }
@@ -162,6 +163,8 @@ def run(args) -> int:
             f"expression score: {expr}; fraction of the real change (from the means): "
             f"{'-' if agg is None else f'{agg:.2f}'}"
         )
+    given = f"from {args.pairs_file}" if args.pairs_file else ("given" if args.subjects else "found")
+    print(f"subjects ({len(pairs)}, {given}): {', '.join(p.name for p in pairs)}")
     if summary.get("profile_ratio") is not None:
         print(
             f"blendshape profile: output-to-real distance / input-to-real distance = "

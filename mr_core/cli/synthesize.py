@@ -159,6 +159,10 @@ def free_name(target: Path, claimed) -> Path:
         n += 1
 
 
+def _faces(n: int) -> str:
+    return f"{n} face" + ("" if n == 1 else "s")
+
+
 def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
 
@@ -210,6 +214,7 @@ def run(args) -> int:
     min_eye = args.min_face if args.min_face is not None else MIN_EYE_DISTANCE
     failed = 0
     written = 0
+    faces_changed = 0
     claimed: dict[str, Path] = {}
     input_keys = {os.path.normcase(os.path.abspath(f)) for f in files}
     with (
@@ -259,6 +264,11 @@ def run(args) -> int:
                     )
                     for note in result.skipped:
                         report(f"warning: {note}")
+                    faces_changed += len(result.faces)
+                    if len(result.faces) + len(result.skipped) > 1:
+                        report(
+                            f"{path}: {_faces(len(result.faces))} changed of {len(result.faces) + len(result.skipped)} found"
+                        )
                     target = write_image(
                         target,
                         result.image,
@@ -282,6 +292,8 @@ def run(args) -> int:
                 report(f"{path}: cannot write {target} ({write_error_reason(target, exc)})")
             bar.update(1)
     summary = f"wrote {written} of {len(files)} input(s) to {out_dir}"
+    if faces_changed:
+        summary += f" ({_faces(faces_changed)} changed in the photos)"
     print(summary + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 

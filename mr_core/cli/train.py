@@ -68,6 +68,12 @@ def add_parser(sub) -> None:
         help="mesh-mr: ridge weight of the shape model (default: chosen by cross-validation)",
     )
     p.add_argument(
+        "--motion-gain",
+        type=_positive_float,
+        help="mesh-mr: gain on the predicted motion (default: the one chosen by cross-validation, "
+        "scripts/choose_settings.py)",
+    )
+    p.add_argument(
         "--texture-sigma", type=ranged(float, 0), default=2.0, help="shape-texture: blur of the change"
     )
     p.add_argument(
@@ -137,12 +143,15 @@ _METHOD_FLAGS = {
     "lower_gain": lambda args: args.lower_gain,
     "mirror": lambda args: not args.no_mirror,
     "shape_lam": lambda args: args.shape_lam,
+    "motion_gain": lambda args: args.motion_gain,
 }
 
 
 def _new_model(args, source: str, target: str, template: str | None):
     names = get_method(args.method).param_names()  # its argument combinations are checked by _check_method
     params = {name: flag(args) for name, flag in _METHOD_FLAGS.items() if name in names}
+    if params.get("motion_gain", 0) is None:  # not given: the method's default
+        del params["motion_gain"]
     return new_model(
         args.method,
         receptive_field=args.receptive_field,

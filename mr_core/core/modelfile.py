@@ -35,7 +35,7 @@ FORMAT_NAME = "mr-expression"
 #: lighting fields (``photometric`` true): an older reader refuses them instead of silently ignoring
 #: them; version 3 marks mesh-mr files (shape model tensors).  Every other file is written as
 #: version 1, which any reader takes.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 SUFFIX = ".safetensors"
 
 

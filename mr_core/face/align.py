@@ -212,7 +212,6 @@ class AlignedFace:
         return _roi_of_crop(_invert_affine(self.matrix), self.size, self.photo_shape, pad=0.0)
 
 
-
 def _as_rgb(image) -> np.ndarray:
     rgb = getattr(image, "rgb", image)
     rgb = np.asarray(rgb)
@@ -223,7 +222,6 @@ def _as_rgb(image) -> np.ndarray:
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise InvalidParameterError(f"the image is empty ({rgb.shape[1]}x{rgb.shape[0]} pixels)")
     return rgb
-
 
 
 # --------------------------------------------------------------------------- alignment

@@ -245,7 +245,9 @@ def interpolate_faces(
         used.add(best)
         a = before[best]
         box = tuple(float((1.0 - w) * p + w * q) for p, q in zip(a.box, face.box, strict=True))
-        kps = (1.0 - w) * np.asarray(a.keypoints, dtype=np.float64) + w * np.asarray(face.keypoints, dtype=np.float64)
+        kps = (1.0 - w) * np.asarray(a.keypoints, dtype=np.float64) + w * np.asarray(
+            face.keypoints, dtype=np.float64
+        )
         out.append(DetectedFace(box=box, keypoints=kps, score=(1.0 - w) * a.score + w * face.score))
     out.sort(key=lambda f: f.area, reverse=True)
     return out

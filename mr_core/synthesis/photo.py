@@ -150,7 +150,9 @@ def synthesize(
 
     if faces is None:
         det = detector if detector is not None else default_detector()
-        faces = det.detect(rgb)
+        # every face, the small ones of a group photo too (tiles); the largest alone needs no tiles
+        find = getattr(det, "detect_all", None) if not largest_only else None
+        faces = find(rgb) if find is not None else det.detect(rgb)
     if not faces:
         raise FaceError(f"{label}: no face found")
     if largest_only:

@@ -129,4 +129,6 @@ def test_shipped_smile_shows_white_teeth_with_detail_on_dark_skin(photo):
     assert inner.sum() > 200  # the mouth is open
     assert bright.mean() > 185, bright  # white teeth (a grey band was about 165)
     assert luma.std() > 38, luma.std()  # teeth edges and gaps (a smooth band was about 31)
-    assert abs(bright[0] - bright[1]) < 10 and bright[2] > bright[1] - 20  # no colour cast
+    # no colour cast beyond real teeth's: the brightest quarter of the London set's 45 open real smiles
+    # has R - G of 10.4 in the median, 19.7 at the 90th percentile
+    assert abs(bright[0] - bright[1]) < 20 and bright[2] > bright[1] - 20

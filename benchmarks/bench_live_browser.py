@@ -1,0 +1,308 @@
+"""The Live tab in Chromium, measured: output frames/s and glass-to-glass latency, server memory.
+
+``python benchmarks/bench_live_browser.py [--seconds 60] [--sessions 1] [--transport webrtc|http]``
+
+Serves the app (``app.py``'s demo, in a process of its own on 127.0.0.1) and opens it in headless
+Chromium whose camera is a 640x480, 30 frames/s clip (Chromium's fake camera playing a Y4M file):
+the example portrait panning to and fro, with the frame's number drawn into its top rows as ten
+black or white squares.  Each session presses Start in the Live tab; the page reads the number
+back from every frame its webcam preview shows (the camera's side) and from every frame the edited
+video shows (after the trip through the server), with the time of each.  Reported, per session:
+
+- output frames/s: distinct edited frames shown per second (frames the server dropped are not
+  shown, so this is the rate a person sees);
+- latency: for each edited frame, the time it was shown minus the time the same camera frame was
+  shown in the preview, median and 95th percentile, and the median over the first and over the last
+  fifth of the run (growth would show there);
+- the server's resident memory (RSS) at the start and the end of the run, and its largest value.
+
+The load average of the machine (``os.getloadavg``) is printed beside the figures.  Needs Debian's
+Chromium (``apt-get install chromium``) and Playwright.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM = Path("/usr/bin/chromium")
+W, H, FPS, FRAMES = 640, 480, 30, 150  # a 5 s loop: latencies below 5 s read unambiguously
+BITS, CELL, GAP, X0, Y0 = 10, 24, 8, 8, 8  # the frame number: BITS squares of CELL px in the top rows
+FACE_SIZE, FACE_TOP = (320, 375), 60
+
+READER_JS = """
+([bits, cell, gap, x0, y0, w, h]) => {
+  const out = { camera: [], edited: [] };
+  function follow(video, log) {
+    const c = document.createElement("canvas");
+    c.width = w; c.height = y0 + cell + 2;
+    const g = c.getContext("2d", { willReadFrequently: true });
+    const step = (now, meta) => {
+      if (video.videoWidth) {
+        const sh = video.videoHeight * c.height / h;
+        g.drawImage(video, 0, 0, video.videoWidth, sh, 0, 0, w, c.height);
+        const px = g.getImageData(0, 0, w, c.height).data;
+        let n = 0;
+        for (let i = 0; i < bits; i++) {
+          const x = Math.round(x0 + i * (cell + gap) + cell / 2), y = Math.round(y0 + cell / 2);
+          const k = 4 * (y * w + x);
+          const lum = 0.299 * px[k] + 0.587 * px[k + 1] + 0.114 * px[k + 2];
+          if (lum > 128) n |= 1 << i;
+        }
+        log.push([n, now, meta.presentedFrames, video.videoWidth]);
+      }
+      video.requestVideoFrameCallback(step);
+    };
+    video.requestVideoFrameCallback(step);
+  }
+  follow(document.querySelector("#live-rtc-camera"), out.camera);
+  follow(document.querySelector("#live-rtc-out"), out.edited);
+  window.mrLiveLog = out;
+}
+"""
+
+
+def counter_frames() -> list[np.ndarray]:
+    """The clip's frames (RGB): the portrait panning 2 px per frame there and back, its number on top."""
+    from demo.examples import grace_hopper_path
+    from mr_core.imageio import read_image
+
+    face = cv2.resize(read_image(grace_hopper_path()).rgb, FACE_SIZE, interpolation=cv2.INTER_AREA)
+    frames = []
+    for i in range(FRAMES):
+        frame = np.full((H, W, 3), 150, dtype=np.uint8)
+        step = i if i < FRAMES // 2 else FRAMES - i  # there and back: the loop does not jump
+        x = 60 + 2 * step
+        frame[FACE_TOP : FACE_TOP + FACE_SIZE[1], x : x + FACE_SIZE[0]] = face
+        frame[: Y0 + CELL + GAP] = 128
+        for b in range(BITS):
+            x0 = X0 + b * (CELL + GAP)
+            frame[Y0 : Y0 + CELL, x0 : x0 + CELL] = 255 if (i >> b) & 1 else 0
+        frames.append(frame)
+    return frames
+
+
+def write_y4m(path: Path, frames: list[np.ndarray], fps: int = FPS) -> Path:
+    """An uncompressed YUV4MPEG2 clip (4:2:0), the format Chromium's fake camera plays."""
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{W} H{H} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def serve(port: int, transport: str) -> subprocess.Popen:
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", MR_LIVE_TRANSPORT=transport)
+    code = (
+        "import logging; logging.basicConfig(level=logging.WARNING);"
+        "logging.getLogger('demo').setLevel(logging.INFO);"
+        "from demo import build_demo, launch_options;"
+        f"build_demo().launch(server_name='127.0.0.1', server_port={port}, quiet=True, **launch_options())"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("the app did not start") from None
+            time.sleep(1)
+    proc.kill()
+    raise RuntimeError("the app did not answer within 180 s")
+
+
+def unwrap(numbers: np.ndarray) -> np.ndarray:
+    """Frame numbers that wrap at FRAMES made into a count that keeps rising."""
+    out = numbers.astype(np.int64).copy()
+    turns = 0
+    for i in range(1, len(out)):
+        if numbers[i] < numbers[i - 1] - FRAMES // 2:
+            turns += 1
+        out[i] = numbers[i] + turns * FRAMES
+    return out
+
+
+def analyse(log: dict, seconds: float) -> dict:
+    """Frames/s and latencies of one session from the page's log (see READER_JS)."""
+    cam = np.asarray(log["camera"], dtype=np.float64).reshape(-1, 4)
+    out = np.asarray(log["edited"], dtype=np.float64).reshape(-1, 4)
+    valid = lambda a: a[(a[:, 0] >= 0) & (a[:, 0] < FRAMES)]  # noqa: E731
+    cam, out = valid(cam), valid(out)
+    if len(out) < 2 or len(cam) < 2:
+        return {"edited_frames": int(len(out)), "error": "no edited frames were shown"}
+    # when each camera frame was shown: its number counted on over the clip's loops (the preview may
+    # skip frames: the time of a skipped one is interpolated between its neighbours)
+    cam_n = unwrap(cam[:, 0])
+    first = np.r_[True, cam_n[1:] > cam_n[:-1]]
+    cam_n, cam_t = cam_n[first], cam[first, 1]
+    keep = np.r_[True, out[1:, 0] != out[:-1, 0]]  # edited frames: each new number once
+    out = out[keep]
+    span = (out[-1, 1] - out[0, 1]) / 1000.0
+    lat = []
+    for n, t in zip(out[:, 0].astype(np.int64), out[:, 1], strict=True):
+        shown = cam_n[cam_t <= t]
+        if not len(shown):
+            continue
+        k = shown[-1] - ((shown[-1] - n) % FRAMES)  # the latest camera frame with this number
+        if k < cam_n[0]:
+            continue
+        lat.append(t - float(np.interp(k, cam_n, cam_t)))
+    lat = np.asarray(lat)
+    fifth = max(1, len(lat) // 5)
+    return {
+        "edited_frames": int(len(out)),
+        "fps": round((len(out) - 1) / span, 1) if span > 0 else 0.0,
+        "camera_fps": round((len(cam) - 1) / ((cam[-1, 1] - cam[0, 1]) / 1000.0), 1),
+        "latency_ms_median": round(float(np.median(lat)), 1) if len(lat) else None,
+        "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
+        "latency_ms_first_fifth": round(float(np.median(lat[:fifth])), 1) if len(lat) else None,
+        "latency_ms_last_fifth": round(float(np.median(lat[-fifth:])), 1) if len(lat) else None,
+        "output_width": int(out[-1, 3]),
+    }
+
+
+def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
+        clip = write_y4m(Path(tmp) / "camera.y4m", counter_frames())
+        port = free_port()
+        server = serve(port, transport)
+        url = f"http://127.0.0.1:{port}/"
+        flags = [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={clip}",
+            "--autoplay-policy=no-user-gesture-required",
+        ]
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=flags, headless=True)
+                pages = []
+                for _ in range(sessions):
+                    page = browser.new_context(permissions=["camera"]).new_page()
+                    page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+                    page.wait_for_selector("#photo", timeout=120_000)
+                    page.get_by_role("tab", name="Live").click()
+                    page.wait_for_selector("#live-start", timeout=60_000)
+                    pages.append(page)
+                for page in pages:
+                    page.locator("#live-start").click()
+                modes = []
+                for page in pages:
+                    page.wait_for_function(
+                        "() => /Live over WebRTC|not used here/.test(document.querySelector('#live-mode').innerText)",
+                        timeout=60_000,
+                    )
+                    modes.append(page.locator("#live-mode").inner_text())
+                time.sleep(warmup)
+                rss_start = rss_mb(server.pid)
+                for page in pages:
+                    page.evaluate(READER_JS, [BITS, CELL, GAP, X0, Y0, W, H])
+                peak, samples = rss_start, []
+                t0 = time.monotonic()
+                while time.monotonic() - t0 < seconds:
+                    time.sleep(min(5.0, max(0.1, seconds - (time.monotonic() - t0))))
+                    m = rss_mb(server.pid)
+                    samples.append(round(m, 1))
+                    peak = max(peak, m)
+                logs = [page.evaluate("() => window.mrLiveLog") for page in pages]
+                browser.close()
+        finally:
+            server.terminate()
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    return {
+        "transport": transport,
+        "sessions": [analyse(log, seconds) for log in logs],
+        "modes": modes,
+        "seconds": seconds,
+        "server_rss_mb": {
+            "start": round(rss_start, 1),
+            "end": samples[-1] if samples else None,
+            "max": round(peak, 1),
+        },
+        "rss_samples_mb": samples,
+        "load_average": {
+            "before": [round(v, 2) for v in load_before],
+            "after": [round(v, 2) for v in os.getloadavg()],
+        },
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured time (default 60)")
+    parser.add_argument("--sessions", type=int, default=1, help="browser sessions at once (default 1)")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring (default 5)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    if not CHROMIUM.exists():
+        print(f"Chromium is not installed ({CHROMIUM}); apt-get install chromium", file=sys.stderr)
+        return 2
+    result = run(args.seconds, args.sessions, "webrtc", args.warmup)
+    for i, s in enumerate(result["sessions"]):
+        print(
+            f"live ({result['transport']}), session {i + 1} of {len(result['sessions'])}, {args.seconds:g} s: "
+            + (
+                s["error"]
+                if "error" in s
+                else f"{s['fps']} output frames/s (camera {s['camera_fps']}), latency median "
+                f"{s['latency_ms_median']} ms, p95 {s['latency_ms_p95']} ms (first fifth "
+                f"{s['latency_ms_first_fifth']} ms, last fifth {s['latency_ms_last_fifth']} ms), "
+                f"output {s['output_width']} px wide"
+            )
+        )
+    r = result["server_rss_mb"]
+    la = result["load_average"]
+    print(
+        f"server memory (RSS): {r['start']} MB at the start, {r['end']} MB at the end, at most {r['max']} MB"
+    )
+    print(
+        f"load average (1, 5, 15 min) before: {la['before']}, after: {la['after']}; mode: {result['modes']}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0 if all("error" not in s for s in result["sessions"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

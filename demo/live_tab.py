@@ -1,0 +1,331 @@
+"""The Live tab: the webcam edited as it streams, over WebRTC, or over Gradio's HTTP stream as a fallback.
+
+Pressing **Start** opens the camera in the browser and offers the server a WebRTC connection
+(:mod:`demo.live_webrtc`); the edited video comes back on the same connection at the rate the
+server's CPU allows (frames it has no time for are dropped, never queued).  Where WebRTC cannot
+be used or does not connect (no WebRTC in the browser, no TURN server on a Space, a network that
+blocks UDP), the tab says why and shows Gradio's own webcam stream (an HTTP request per frame,
+slower), which edits the frames the same way.
+
+Each browser session owns a :class:`LiveSession` (in ``gr.State``): its :class:`LiveSettings` (the
+expression, intensity and backend chosen on the page, replaced as a whole when one of them
+changes, so a frame never sees half of a change), its :class:`~mr_core.synthesis.live.LiveEditor`
+(the face followed and smoothed over time) and its WebRTC connection.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from mr_core.errors import InvalidParameterError, MRError
+from mr_core.synthesis.live import LiveEditor
+
+from .engine import MAX_PIXELS, as_rgb, check_backend
+from .live_webrtc import RtcServer, RtcUnavailable, ice_servers_from_env, webrtc_unavailable_reason
+from .train_tab import session_catalog
+
+__all__ = ["LIVE_TIME_LIMIT", "LiveSession", "LiveSettings", "mount_live_tab"]
+
+log = logging.getLogger("demo")
+
+#: Live sessions served at once (a free Space has 2 vCPUs), and seconds a session may run.
+LIVE_CONCURRENCY = 4
+LIVE_TIME_LIMIT = 600
+#: ``MR_LIVE_TRANSPORT=http`` skips WebRTC (the HTTP stream is used at once).
+TRANSPORT_ENV = "MR_LIVE_TRANSPORT"
+#: Seconds the browser waits for the WebRTC connection before falling back.
+CONNECT_TIMEOUT = 10
+
+CLIENT_JS = Path(__file__).with_name("live_client.js")
+
+TEMPLATE = """\
+<div class="mr-live" data-live-config="${value}" data-state="off">
+  <figure><video id="live-rtc-camera" muted playsinline autoplay></video><figcaption>Webcam</figcaption></figure>
+  <figure><video id="live-rtc-out" muted playsinline autoplay></video><figcaption>With the expression</figcaption></figure>
+</div>
+"""
+CSS_TEMPLATE = """
+.mr-live { display: flex; gap: 1em; flex-wrap: wrap; }
+.mr-live figure { flex: 1 1 300px; margin: 0; }
+.mr-live video { width: 100%; aspect-ratio: 4 / 3; background: #222; border-radius: 6px; }
+.mr-live figcaption { font-size: 0.9em; opacity: 0.8; }
+"""
+
+READY = (
+    "Press **Start**: the webcam goes to the server over WebRTC and comes back with the expression, "
+    "at the rate the server's CPU allows (frames it has no time for are dropped, so the delay stays short). "
+    f"A session stops after {LIVE_TIME_LIMIT // 60} minutes; press Start again to go on."
+)
+CONNECTING = "Connecting over WebRTC…"
+CONNECTED = (
+    "**Live over WebRTC.** The expression, intensity and backend above apply as you change them. "
+    "Press Stop to end."
+)
+FALLBACK = (
+    "**WebRTC is not used here:** {reason}. The webcam goes over the HTTP stream instead (slower, a few "
+    "frames per second): press the webcam's record button below."
+)
+STOPPED = "Stopped. Press **Start** to go on."
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """What a live session's frames are edited with; replaced as a whole when the page changes.
+
+    ``catalog``: where the model comes from (the shipped models, plus the session's own trained
+    ones); ``edits``: the values of further per-frame controls by name (e.g. a face editor's
+    sliders), handed to the edit unchanged with every frame.
+    """
+
+    catalog: object = None
+    expression: str | None = None
+    intensity: float = 1.0
+    backend: str = "numpy"
+    edits: tuple[tuple[str, float], ...] = ()
+
+
+class LiveSession:
+    """One browser session's live mode: settings, the editor that follows its face, its connection."""
+
+    def __init__(self, detector=None) -> None:
+        self.settings = LiveSettings()
+        self.editor = LiveEditor(detector)
+        self.peer = None
+        self.transport = "off"  # "webrtc", "http" or "off"
+
+    def process(self, rgb: np.ndarray, t: float) -> np.ndarray:
+        """The frame ``rgb`` taken at ``t`` seconds with the session's current settings applied."""
+        # the Photo tab's limit: one for every way a photo arrives
+        if rgb.shape[0] * rgb.shape[1] > MAX_PIXELS:
+            raise InvalidParameterError(
+                f"the frame is too large ({rgb.shape[1]}x{rgb.shape[0]} pixels, limit {MAX_PIXELS})"
+            )
+        s = self.settings
+        if s.catalog is None or s.expression not in s.catalog.entries:
+            return rgb
+        model = s.catalog.model(s.expression, s.backend)
+        return self.editor.edit(rgb, model, s.intensity, t)
+
+    def stop(self) -> None:
+        """Close the WebRTC connection, if any, and forget the face followed so far."""
+        peer, self.peer = self.peer, None
+        if peer is not None:
+            peer.close()
+        self.editor.reset()
+        self.transport = "off"
+
+
+def _close_session(session) -> None:
+    if isinstance(session, LiveSession):
+        session.stop()
+
+
+def _settings(catalog, expression, intensity, backend, user) -> LiveSettings:
+    cat, name = session_catalog(catalog, user, expression)
+    try:
+        a = float(intensity)
+    except (TypeError, ValueError):
+        a = 1.0
+    try:
+        backend = check_backend(backend or "numpy")
+    except MRError:
+        backend = "numpy"
+    return LiveSettings(catalog=cat, expression=name, intensity=a, backend=backend)
+
+
+def _config(reason: str | None) -> str:
+    """The browser's part of the configuration (HTML-escaped JSON for a data attribute)."""
+    cfg = {
+        "webrtc": reason is None,
+        "reason": reason or "",
+        "iceServers": ice_servers_from_env(),
+        "connectTimeout": CONNECT_TIMEOUT,
+    }
+    return html.escape(json.dumps(cfg), quote=True)
+
+
+def _transport_reason() -> str | None:
+    if os.environ.get(TRANSPORT_ENV, "").strip().lower() == "http":
+        return f"the server was started with {TRANSPORT_ENV}=http"
+    return webrtc_unavailable_reason()
+
+
+def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: RtcServer | None = None):
+    """Add the Live tab (call inside ``gr.Tabs``) on the page's shared controls; returns
+    ``connect(user_models)``, which binds its events once the session's own models (the Train tab's
+    state) exist."""
+    reason = _transport_reason()
+    rtc = (
+        rtc
+        if rtc is not None
+        else RtcServer(ice_servers_from_env(), max_peers=LIVE_CONCURRENCY, time_limit=LIVE_TIME_LIMIT)
+    )
+
+    with gr.Tab("Live", id="live-tab"):
+        mode = gr.Markdown(READY if reason is None else FALLBACK.format(reason=reason), elem_id="live-mode")
+        with gr.Row():
+            start = gr.Button("Start", variant="primary", elem_id="live-start", scale=0)
+            stop = gr.Button("Stop", elem_id="live-stop", scale=0)
+        view = gr.HTML(
+            _config(reason),
+            html_template=TEMPLATE,
+            css_template=CSS_TEMPLATE,
+            js_on_load=CLIENT_JS.read_text(encoding="utf-8"),
+            elem_id="live-rtc",
+            visible=True if reason is None else "hidden",
+        )
+        with gr.Column(visible=reason is not None, elem_id="live-fallback") as fallback:
+            with gr.Row():
+                live_in = gr.Image(
+                    sources=["webcam"], streaming=True, type="numpy", label="Webcam", elem_id="live-in"
+                )
+                live_out = gr.Image(label="With the expression", elem_id="live-out", interactive=False)
+        offer = gr.Textbox(visible=False)
+        answer = gr.Textbox(visible=False)
+        outcome = gr.Textbox(visible=False)
+        session = gr.State(None, delete_callback=_close_session)
+
+    def use_http(why: str):
+        return FALLBACK.format(reason=why.rstrip(". ")), gr.update(visible=True), gr.update(visible="hidden")
+
+    def live_offer(offer_json, expression_name, a, backend_name, user=None, sess=None):
+        sess = sess if isinstance(sess, LiveSession) else LiveSession(detector)
+        sess.stop()
+        sess.settings = _settings(catalog, expression_name, a, backend_name, user)
+        try:
+            desc = json.loads(offer_json or "{}")
+        except json.JSONDecodeError:
+            desc = {"error": "the browser's WebRTC offer could not be read"}
+        why = desc.get("error") if isinstance(desc, dict) else "the browser's WebRTC offer could not be read"
+        if why is None and reason is not None:
+            why = reason
+        if why is None:
+            try:
+                reply, sess.peer = rtc.answer(desc, sess.process)
+            except RtcUnavailable as exc:
+                why = str(exc)
+            else:
+                sess.transport = "webrtc"
+                return json.dumps(reply), sess, CONNECTING, gr.update(visible=False), gr.update(visible=True)
+        sess.transport = "http"
+        return "", sess, *use_http(why)
+
+    def live_connected(result, sess=None):
+        if result == "connected" and isinstance(sess, LiveSession) and sess.peer is not None:
+            return CONNECTED, gr.update(visible=False), gr.update(visible=True)
+        if result == "off":  # the server chose the HTTP stream already
+            return gr.update(), gr.update(), gr.update()
+        if isinstance(sess, LiveSession):
+            sess.stop()
+            sess.transport = "http"
+        why = (result or "failed: no answer").removeprefix("failed: ")
+        return use_http(f"WebRTC could not connect ({why}; a network that blocks it needs a TURN server)")
+
+    def live_stop(sess=None):
+        if isinstance(sess, LiveSession):
+            sess.stop()
+        return STOPPED
+
+    def live_settings(expression_name, a, backend_name, user=None, sess=None):
+        if isinstance(sess, LiveSession):
+            try:
+                sess.settings = _settings(catalog, expression_name, a, backend_name, user)
+            except MRError as exc:  # e.g. a model file that cannot be read: keep the settings
+                log.warning("live settings: %s", exc)
+        return sess
+
+    def live_http(frame, expression_name, a, backend_name, user=None, sess=None):
+        """One frame of the HTTP stream (the fallback), edited with the session's editor."""
+        if frame is None:
+            return None, sess
+        sess = sess if isinstance(sess, LiveSession) else LiveSession(detector)
+        try:
+            rgb, _ = as_rgb(frame)
+            sess.settings = replace(
+                _settings(catalog, expression_name, a, backend_name, user), edits=sess.settings.edits
+            )
+            return sess.process(rgb, time.monotonic()), sess
+        except MRError as exc:
+            log.warning("live frame: %s", exc)
+            return None, sess  # (a frame over the size limit is not sent back either)
+        except Exception:
+            log.exception("live frame failed")
+        return frame, sess
+
+    def connect(user_models) -> None:
+        controls = [expression, intensity, backend, user_models, session]
+        start.click(
+            None,
+            js="async () => await window.mrLive.offer()",
+            outputs=[offer],
+            api_name="live_open_camera",
+            api_visibility="private",
+            queue=False,
+            show_progress="hidden",
+        ).then(
+            live_offer,
+            inputs=[offer, *controls],
+            outputs=[answer, session, mode, fallback, view],
+            api_name="live_offer",
+            api_visibility="private",
+            concurrency_limit=LIVE_CONCURRENCY,
+            concurrency_id="live-offer",
+            show_progress="hidden",
+        ).then(
+            None,
+            inputs=[answer],
+            outputs=[outcome],
+            js="async (answer) => await window.mrLive.accept(answer)",
+            api_name="live_accept",
+            api_visibility="private",
+            queue=False,
+            show_progress="hidden",
+        ).then(
+            live_connected,
+            inputs=[outcome, session],
+            outputs=[mode, fallback, view],
+            api_name="live_connected",
+            api_visibility="private",
+            show_progress="hidden",
+        )
+        stop.click(
+            None,
+            js="async () => await window.mrLive.stop()",
+            api_name="live_close_camera",
+            api_visibility="private",
+            queue=False,
+            show_progress="hidden",
+        ).then(live_stop, inputs=[session], outputs=[mode], api_name="live_stop", api_visibility="private")
+        for control in (expression, intensity, backend):
+            control.change(
+                live_settings,
+                inputs=controls,
+                outputs=[session],
+                api_name=f"live_settings_{control.elem_id}",
+                api_visibility="private",
+                show_progress="hidden",
+                concurrency_limit=None,
+            )
+        live_in.stream(
+            live_http,
+            inputs=[live_in, *controls],
+            outputs=[live_out, session],
+            api_name="live",
+            api_visibility="undocumented",
+            stream_every=0.1,
+            time_limit=LIVE_TIME_LIMIT,
+            concurrency_limit=LIVE_CONCURRENCY,
+            concurrency_id="live",
+            show_progress="hidden",
+        )
+
+    return connect

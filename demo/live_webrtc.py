@@ -1,0 +1,367 @@
+"""The Live tab's fast path: the browser's camera over WebRTC, edited, and sent back the same way.
+
+The browser sends its camera as a WebRTC video track; :class:`RtcServer` answers its offer
+(aiortc, on an asyncio loop in a thread of its own, started on the first offer) and sends back a
+track whose frames are the camera's, edited by the function the caller gives.  Nothing queues: the
+newest camera frame waits in a slot of one, and one that arrives before the previous was taken is
+dropped (:attr:`Peer.dropped`); the edited frames wait in a slot of one for the encoder the same
+way.  So when the CPU is slower than the camera the output rate falls, not the latency grows.  Each
+connection edits in a thread of its own, in order, and the encoder encodes one frame while the next
+is being edited.
+
+STUN/TURN servers (needed where the browser cannot reach this machine directly, e.g. on a Hugging
+Face Space) come from the environment (:func:`ice_servers_from_env`); without them only direct
+(host) connections are tried, which is what a computer or a local network needs.  Nothing here
+knows Gradio (``demo.live_tab`` is the page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "TURN_ENV",
+    "Peer",
+    "RtcServer",
+    "RtcUnavailable",
+    "ice_servers_from_env",
+    "webrtc_unavailable_reason",
+]
+
+log = logging.getLogger("demo")
+
+#: The environment variables that configure the ICE servers (comma-separated URLs; one user name and
+#: credential for all TURN URLs).
+TURN_ENV = ("MR_TURN_URLS", "MR_TURN_USERNAME", "MR_TURN_CREDENTIAL")
+STUN_ENV = "MR_STUN_URLS"
+
+#: Seconds the server waits for its own ICE candidates before answering anyway.
+GATHER_TIMEOUT = 5.0
+
+FrameFn = Callable[[np.ndarray, float], np.ndarray]
+
+
+class RtcUnavailable(RuntimeError):
+    """WebRTC cannot be offered (a sentence saying why)."""
+
+
+def webrtc_unavailable_reason() -> str | None:
+    """Why this server cannot serve WebRTC at all (``None`` when it can)."""
+    try:
+        import aiortc  # noqa: F401
+    except ImportError:
+        return "the server has no WebRTC library (aiortc is not installed)"
+    if os.environ.get("SPACE_ID") and not os.environ.get(TURN_ENV[0]):
+        return "this Space has no TURN server configured (MR_TURN_URLS, see the README)"
+    return None
+
+
+def ice_servers_from_env(environ=None) -> list[dict]:
+    """The ICE servers, as the browser's ``RTCPeerConnection`` takes them, from ``MR_STUN_URLS`` and
+    ``MR_TURN_URLS`` / ``MR_TURN_USERNAME`` / ``MR_TURN_CREDENTIAL`` (none set: an empty list)."""
+    env = os.environ if environ is None else environ
+    servers = []
+    stun = [u.strip() for u in env.get(STUN_ENV, "").split(",") if u.strip()]
+    if stun:
+        servers.append({"urls": stun})
+    turn = [u.strip() for u in env.get(TURN_ENV[0], "").split(",") if u.strip()]
+    if turn:
+        servers.append(
+            {"urls": turn, "username": env.get(TURN_ENV[1], ""), "credential": env.get(TURN_ENV[2], "")}
+        )
+    return servers
+
+
+def _to_rgb(frame) -> np.ndarray:
+    """A decoded WebRTC frame as RGB uint8 (4:2:0 frames converted by OpenCV, the rest by PyAV)."""
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
+    return frame.to_ndarray(format="rgb24")
+
+
+def _to_frame(rgb: np.ndarray, like):
+    import av
+
+    h, w = rgb.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        out = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+    else:
+        out = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    out.pts, out.time_base = like.pts, like.time_base
+    return out
+
+
+@dataclass
+class PeerStats:
+    """Frames of one connection: received from the camera, edited and sent, dropped unedited."""
+
+    received: int = 0
+    edited: int = 0
+    dropped: int = 0
+    sent: int = 0
+    edit_seconds: float = 0.0
+
+
+def _edited_track_class():
+    from aiortc import MediaStreamTrack
+    from aiortc.mediastreams import MediaStreamError
+
+    class EditedTrack(MediaStreamTrack):
+        """The camera track ``source`` with every frame it has time for edited by ``process``."""
+
+        kind = "video"
+
+        def __init__(self, source, process: FrameFn, stats: PeerStats) -> None:
+            super().__init__()
+            self._source, self._process, self.stats = source, process, stats
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-edit")
+            self._camera = None  # the newest camera frame not yet taken
+            self._camera_ready = asyncio.Event()
+            self._edited = None  # the newest edited frame not yet sent
+            self._edited_ready = asyncio.Event()
+            self._ended = False
+            self._t0: float | None = None
+            self._tasks = [asyncio.ensure_future(self._read()), asyncio.ensure_future(self._edit_loop())]
+
+        async def _read(self) -> None:
+            try:
+                while True:
+                    frame = await self._source.recv()
+                    self.stats.received += 1
+                    if self._camera is not None:
+                        self.stats.dropped += 1
+                    self._camera = frame
+                    self._camera_ready.set()
+            except MediaStreamError:
+                pass
+            finally:
+                self._ended = True
+                self._camera_ready.set()
+
+        async def _edit_loop(self) -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                await self._camera_ready.wait()
+                self._camera_ready.clear()
+                frame, self._camera = self._camera, None
+                if frame is None:
+                    if self._ended:
+                        break
+                    continue
+                try:
+                    out = await loop.run_in_executor(self._executor, self._edit, frame)
+                except Exception:
+                    log.exception("live frame failed (WebRTC)")
+                    out = frame
+                if self._edited is not None:
+                    self.stats.dropped += 1
+                self._edited = out
+                self._edited_ready.set()
+            self._edited_ready.set()
+
+        def _edit(self, frame):
+            start = time.perf_counter()
+            rgb = _to_rgb(frame)
+            t = float(frame.pts * frame.time_base) if frame.pts is not None else time.monotonic()
+            out = _to_frame(self._process(rgb, t), frame)
+            self.stats.edited += 1
+            self.stats.edit_seconds += time.perf_counter() - start
+            return out
+
+        async def recv(self):
+            while True:
+                if self.readyState != "live":
+                    raise MediaStreamError
+                await self._edited_ready.wait()
+                self._edited_ready.clear()
+                frame, self._edited = self._edited, None
+                if frame is not None:
+                    self.stats.sent += 1
+                    return frame
+                if self._ended and self._camera is None:
+                    self.stop()
+                    raise MediaStreamError
+
+        def stop(self) -> None:
+            for task in self._tasks:
+                task.cancel()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            super().stop()
+
+    return EditedTrack
+
+
+class Peer:
+    """One browser's WebRTC connection (created by :meth:`RtcServer.answer`)."""
+
+    def __init__(self, server: RtcServer, pc, stats: PeerStats) -> None:
+        self._server, self._pc, self.stats = server, pc, stats
+        self.started = time.monotonic()
+
+    @property
+    def state(self) -> str:
+        """The connection's state: ``new``, ``connecting``, ``connected``, ``failed`` or ``closed``."""
+        return self._pc.connectionState
+
+    def close(self) -> None:
+        """Close the connection (idempotent; returns at once)."""
+        self._server._close(self)
+
+
+class RtcServer:
+    """Answers the browsers' WebRTC offers; at most ``max_peers`` connections at once.
+
+    ``ice_servers``: STUN/TURN servers for the server's side (as :func:`ice_servers_from_env`
+    gives them).  ``time_limit``: seconds after which a connection is closed (a public server's
+    fairness; ``None``: no limit).  The asyncio loop and its thread start with the first offer and stop
+    with :meth:`close`.
+    """
+
+    def __init__(self, ice_servers: list[dict] | None = None, *, max_peers: int = 4, time_limit=None) -> None:
+        self.ice_servers = list(ice_servers or [])
+        self.max_peers = int(max_peers)
+        self.time_limit = time_limit
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._peers: set[Peer] = set()
+
+    @property
+    def peers(self) -> int:
+        """Connections open now."""
+        with self._lock:
+            return len(self._peers)
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="live-webrtc", daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def answer(self, offer: dict, process: FrameFn, timeout: float = 20.0) -> tuple[dict, Peer]:
+        """The answer (``{"sdp", "type"}``) to a browser's offer, and the connection; its video comes
+        back with every frame ``process(rgb, t_seconds)`` had time for.  Raises :class:`RtcUnavailable`
+        with a sentence when the offer cannot be answered (no WebRTC library, too many connections, a
+        malformed offer)."""
+        try:
+            import aiortc  # noqa: F401
+        except ImportError:
+            raise RtcUnavailable("the server has no WebRTC library (aiortc is not installed)") from None
+        if (
+            not isinstance(offer, dict)
+            or offer.get("type") != "offer"
+            or not isinstance(offer.get("sdp"), str)
+        ):
+            raise RtcUnavailable("the browser's WebRTC offer is not one (no SDP of type 'offer')")
+        with self._lock:
+            if len(self._peers) >= self.max_peers:
+                raise RtcUnavailable(f"the server already serves {self.max_peers} live connections")
+        loop = self._ensure_loop()
+        fut = asyncio.run_coroutine_threadsafe(self._answer(offer, process), loop)
+        try:
+            return fut.result(timeout)
+        except TimeoutError:
+            fut.cancel()
+            raise RtcUnavailable("the server could not answer the WebRTC offer in time") from None
+        except ValueError as exc:  # aiortc's word on an SDP it cannot use
+            raise RtcUnavailable(f"the browser's WebRTC offer cannot be used ({exc})") from None
+
+    async def _answer(self, offer: dict, process: FrameFn) -> tuple[dict, Peer]:
+        from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+
+        config = RTCConfiguration(
+            iceServers=[
+                RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+                for s in self.ice_servers
+            ]
+        )
+        pc = RTCPeerConnection(configuration=config)
+        stats = PeerStats()
+        peer = Peer(self, pc, stats)
+        with self._lock:
+            self._peers.add(peer)
+        track_class = _edited_track_class()
+
+        @pc.on("track")
+        def on_track(track) -> None:
+            if track.kind == "video":
+                pc.addTrack(track_class(track, process, stats))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self._close_async(peer)
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+            if not any(t.kind == "video" for t in pc.getTransceivers()):
+                raise ValueError("it sends no video")
+            answer = await pc.createAnswer()
+            await asyncio.wait_for(pc.setLocalDescription(answer), GATHER_TIMEOUT)
+        except BaseException:
+            await self._close_async(peer)
+            raise
+        if self.time_limit:
+            asyncio.get_running_loop().call_later(self.time_limit, self._close, peer)
+        desc = pc.localDescription
+        return {"sdp": desc.sdp, "type": desc.type}, peer
+
+    async def _close_async(self, peer: Peer) -> None:
+        with self._lock:
+            if peer not in self._peers:
+                return
+            self._peers.discard(peer)
+        st = peer.stats
+        log.info(
+            "live connection closed after %.0f s: %d camera frames, %d edited (%.1f ms each), %d sent, %d dropped",
+            time.monotonic() - peer.started,
+            st.received,
+            st.edited,
+            1000 * st.edit_seconds / max(st.edited, 1),
+            st.sent,
+            st.dropped,
+        )
+        for sender in peer._pc.getSenders():
+            if sender.track is not None:
+                sender.track.stop()
+        await peer._pc.close()
+
+    def _close(self, peer: Peer) -> None:
+        with self._lock:
+            loop = self._loop
+            known = peer in self._peers
+        if loop is None or not known:
+            return
+        if threading.current_thread() is self._thread:
+            asyncio.ensure_future(self._close_async(peer))
+        else:
+            asyncio.run_coroutine_threadsafe(self._close_async(peer), loop)
+
+    def close(self) -> None:
+        """Close every connection and stop the loop (the server can answer again afterwards)."""
+        with self._lock:
+            loop, thread, peers = self._loop, self._thread, list(self._peers)
+            self._loop = self._thread = None
+        if loop is None:
+            return
+        for peer in peers:
+            try:
+                asyncio.run_coroutine_threadsafe(self._close_async(peer), loop).result(5)
+            except Exception:
+                log.exception("closing a live connection failed")
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(5)

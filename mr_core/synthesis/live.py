@@ -1,0 +1,137 @@
+"""Live expression synthesis: a camera's frames edited one by one as they arrive.
+
+A video file can be read ahead (:mod:`.video` detects every other frame and interpolates the
+faces between); a camera cannot: each frame must be edited from what came before it.
+:class:`LiveEditor` keeps what one stream needs from frame to frame: a
+:class:`~mr_core.face.FaceTracker` that follows the largest face, smooths its keypoints and box
+over time (One-Euro filter: steady when the face is still, little lag when it moves), holds it for a
+few frames when the detector misses it and fades the edit in and out; and the face's dense
+landmarks, smoothed the same way, so the mesh warp does not jitter.  One editor per stream (it is
+not shared between users); the model and the intensity are given with every frame, so they can
+change while the stream runs.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from ..errors import InvalidParameterError
+from ..face import MIN_EYE_DISTANCE, FaceDetector, FaceTracker, align_face, default_detector
+from ..face.landmarks import Landmarker, shared_landmarker
+from ..methods import method_of
+from .photo import _check_intensity, _edit_faces, check_model_template
+
+__all__ = ["LiveEditor"]
+
+
+class LiveEditor:
+    """Edit the frames of one live stream, in order (call :meth:`edit` once per frame).
+
+    ``detector``: the face detector (default: the process-wide one; it is thread-safe and holds no
+    per-stream state); ``landmarker``: the same for the dense landmarks.  ``tracker``: how faces are
+    followed and smoothed (default: a :class:`~mr_core.face.FaceTracker` with its defaults, as for
+    videos).  Faces whose eyes are less than ``min_eye_distance`` pixels apart are left as they are.
+    ``landmarks_every``: for methods that move the face by its landmarks, the landmarker runs on every
+    n-th frame; between, the face's last smoothed landmarks are used in its new aligned crop (the crop
+    follows the face, so they move with it; what the face does within 1/15 s is below the smoothing's
+    own lag).  1: on every frame.
+    """
+
+    def __init__(
+        self,
+        detector: FaceDetector | None = None,
+        *,
+        landmarker: Landmarker | None = None,
+        tracker: FaceTracker | None = None,
+        min_eye_distance: float = MIN_EYE_DISTANCE,
+        landmarks_every: int = 2,
+    ) -> None:
+        self.detector = detector
+        self.landmarker = landmarker
+        self.tracker = tracker
+        self.min_eye_distance = min_eye_distance
+        self.landmarks_every = landmarks_every
+        self._lock = threading.Lock()
+        self._tracker: FaceTracker | None = None
+        self._held: dict[int, tuple[int, np.ndarray]] = {}  # track id -> (frame found, smoothed landmarks)
+        self._last_t: float | None = None
+        self.frames = 0  # frames seen so far
+        self.frames_with_face = 0
+        self.landmark_runs = 0
+
+    def reset(self) -> None:
+        """Forget the faces followed so far (a new stream starts)."""
+        with self._lock:
+            self._tracker = None
+            self._held = {}
+            self._last_t = None
+
+    def edit(self, rgb: np.ndarray, model, intensity: float, t: float) -> np.ndarray:
+        """The frame ``rgb`` (RGB uint8, H x W x 3) taken at ``t`` seconds, with the largest face given
+        ``model``'s expression at ``intensity`` (a new array); a frame without a usable face comes back
+        as it is.
+
+        ``t`` must grow from frame to frame (a frame with an earlier time starts the stream anew).
+        Raises :class:`~mr_core.errors.InvalidParameterError` for a frame that is not RGB uint8, an
+        intensity outside [0, 1.5] or ``landmarks_every`` below 1, and
+        :class:`~mr_core.errors.FaceError` for a model aligned on another template.
+        """
+        a = _check_intensity(intensity)
+        every = self.landmarks_every
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise InvalidParameterError(f"landmarks_every must be an integer >= 1, got {every!r}")
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise InvalidParameterError(
+                f"the frame: expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}"
+            )
+        check_model_template(model)
+        t = float(t)
+        with self._lock:
+            if self._last_t is not None and t <= self._last_t:
+                self._tracker, self._held = None, {}
+            self._last_t = t
+            if self._tracker is None:
+                self._tracker = self.tracker if self.tracker is not None else FaceTracker()
+            tracker = self._tracker
+            det = self.detector if self.detector is not None else default_detector()
+            tracked = tracker.update(det.detect(rgb), t)
+            frame = self.frames
+            self.frames += 1
+            alive = {tf.track_id for tf in tracked}
+            self._held = {k: v for k, v in self._held.items() if k in alive}
+            usable = [tf for tf in tracked if tf.weight > 0 and tf.face.eye_distance >= self.min_eye_distance]
+            if not usable:
+                return rgb
+            self.frames_with_face += 1
+            if a == 0.0:
+                return rgb
+            face = usable[0]
+            size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
+            aligned = align_face(rgb, face.face, size=size)
+            marks = None
+            if method_of(model).needs_landmarks:
+                points = self._landmarks(face.track_id, aligned.crop, frame, t, every)
+                if points is None:
+                    return rgb
+                marks = [points]
+            out = rgb.copy()
+            _edit_faces(out, model, a * face.weight, [aligned], marks)
+            return out
+
+    def _landmarks(self, tid: int, crop: np.ndarray, frame: int, t: float, every: int) -> np.ndarray | None:
+        """The face's landmarks in its crop: found and smoothed, or the last ones (found less than
+        ``every`` frames ago, or when the landmarker misses the face briefly)."""
+        held = self._held.get(tid)
+        if held is not None and frame - held[0] < every:
+            return held[1]
+        marker = self.landmarker if self.landmarker is not None else shared_landmarker()
+        found = marker.analyze(crop)
+        self.landmark_runs += 1
+        if found is None:
+            return held[1] if held is not None else None
+        points = self._tracker.smooth(tid, found.landmarks, t)
+        self._held[tid] = (frame, points)
+        return points

@@ -1,0 +1,102 @@
+"""Live synthesis: a camera's frames edited one by one, the face followed and smoothed over time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from videoclips import clip_frames
+
+from mr_core.core.modelfile import resolve_model
+from mr_core.errors import InvalidParameterError
+from mr_core.face import FaceDetector
+from mr_core.face.landmarks import Landmarker
+from mr_core.methods import load_model
+from mr_core.synthesis import synthesize
+from mr_core.synthesis.live import LiveEditor
+
+FPS = 30.0
+
+
+@pytest.fixture(scope="module")
+def smile():
+    return load_model(resolve_model("smile", None))
+
+
+@pytest.fixture(scope="module")
+def detector():
+    with FaceDetector() as det:
+        yield det
+
+
+class CountingLandmarker(Landmarker):
+    def __init__(self):
+        super().__init__(blendshapes=False)
+        self.found = []
+
+    def analyze(self, rgb):
+        face = super().analyze(rgb)
+        self.found.append(None if face is None else face.landmarks)
+        return face
+
+
+def test_frames_come_back_edited_and_frames_without_a_face_unchanged(smile, detector):
+    frames = list(clip_frames(20, (320, 240), face_frames=set(range(8))))
+    editor = LiveEditor(detector)
+    outs = [editor.edit(f, smile, 1.0, i / FPS) for i, f in enumerate(frames)]
+    changed = [int((np.abs(o.astype(int) - f) > 8).sum()) for o, f in zip(outs, frames, strict=True)]
+    assert min(changed[:8]) > 300, changed  # pixels visibly changed (mouth, cheeks)
+    # the face is gone: after the tracker's hold and fade, frames pass as they are
+    assert np.array_equal(outs[-1], frames[-1])
+    assert editor.frames == 20 and 8 <= editor.frames_with_face < 20
+
+
+def test_intensity_applies_per_frame_and_zero_leaves_the_frame(smile, detector):
+    frames = list(clip_frames(4, (320, 240), motion=False))
+    editor = LiveEditor(detector)
+    assert np.array_equal(editor.edit(frames[0], smile, 0.0, 0.0), frames[0])
+    weak = editor.edit(frames[1], smile, 0.5, 1 / FPS)
+    strong = editor.edit(frames[2], smile, 1.5, 2 / FPS)
+    d = lambda o, f: float(np.abs(o.astype(int) - f).mean())  # noqa: E731
+    assert d(strong, frames[2]) > 1.5 * d(weak, frames[1]) > 0
+
+
+def test_landmarks_are_smoothed_over_time_and_found_every_other_frame(smile, detector):
+    """A still face with sensor noise: the landmarks used for the warp move less than those found."""
+    frames = list(clip_frames(24, (320, 240), motion=False, noise=4.0))
+    marker = CountingLandmarker()
+    editor = LiveEditor(detector, landmarker=marker)
+    used = []
+    for i, f in enumerate(frames):
+        editor.edit(f, smile, 1.0, i / FPS)
+        used.append(editor._held[min(editor._held)][1].copy())
+    assert len(marker.found) == editor.landmark_runs == 12  # every other frame
+    raw = np.stack([p for p in marker.found if p is not None])
+    steady = np.stack(used)
+    assert np.std(steady[4:], axis=0).mean() < 0.6 * np.std(raw[2:], axis=0).mean()
+
+
+def test_every_frame_landmarks_and_the_photo_pipeline_agree_on_a_first_frame(smile, detector):
+    frame = next(clip_frames(1, (320, 240), motion=False))
+    live = LiveEditor(detector, landmarks_every=1).edit(frame, smile, 1.0, 0.0)
+    photo = synthesize(frame, smile, 1.0, largest_only=True, detector=detector).image
+    assert np.array_equal(live, photo)
+
+
+def test_bad_frames_and_settings_say_what_is_wrong(smile, detector):
+    editor = LiveEditor(detector)
+    with pytest.raises(InvalidParameterError, match="RGB uint8"):
+        editor.edit(np.zeros((10, 10), np.uint8), smile, 1.0, 0.0)
+    with pytest.raises(InvalidParameterError, match="intensity"):
+        editor.edit(np.zeros((10, 10, 3), np.uint8), smile, 2.0, 0.0)
+    with pytest.raises(InvalidParameterError, match="landmarks_every"):
+        LiveEditor(detector, landmarks_every=0).edit(np.zeros((10, 10, 3), np.uint8), smile, 1.0, 0.0)
+
+
+def test_time_going_back_starts_the_stream_anew(smile, detector):
+    frames = list(clip_frames(3, (320, 240)))
+    editor = LiveEditor(detector)
+    editor.edit(frames[0], smile, 1.0, 5.0)
+    editor.edit(frames[1], smile, 1.0, 5.1)
+    first = editor._tracker
+    editor.edit(frames[2], smile, 1.0, 1.0)  # another stream's clock
+    assert first is not None and editor._tracker is not first
