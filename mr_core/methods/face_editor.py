@@ -227,8 +227,6 @@ class FaceEditor(Method):
         out: dict[str, float] = {}
         if self.preset:
             out.update(preset_targets(self.preset))
-            for key in LEARNED_MOUTH.get(str(self.preset).strip().lower(), ()) if self.mouth_model else ():
-                out.pop(key, None)
         if self.reference:
             out.update(reference_targets(self.reference, self.parts))
         for name, value in (self.targets or {}).items():
@@ -240,9 +238,17 @@ class FaceEditor(Method):
         return out
 
     # ------------------------------------------------------------------ geometry
+    def _learned_mouth(self) -> tuple[str, ...]:
+        """The keys the learned smile moves in place of the rig (a preset in :data:`LEARNED_MOUTH`)."""
+        if self.base is not None or self.mouth_model is None:
+            return ()
+        return LEARNED_MOUTH.get(str(self.preset).strip().lower(), ())
+
     def weights(self, analysis, asked=None) -> dict[str, float]:
         """The rig weights (by MediaPipe name) that take this face from its measured scores to the asked."""
         asked = self.asked() if asked is None else asked
+        learned = self._learned_mouth()
+        asked = {k: v for k, v in asked.items() if k not in learned}
         return load_rig().weights_for(asked, analysis.blendshapes)
 
     def motion(self, analysis, weights: dict[str, float]) -> np.ndarray:
@@ -256,9 +262,7 @@ class FaceEditor(Method):
         motion[_EYE_POINTS] = 0.0  # only what closes, narrows or widens the eyes moves their lids
         if eyes:
             motion += rig.displacement(eyes, pose)
-        base = self.base
-        if base is None and self.mouth_model is not None and str(self.preset).strip().lower() in LEARNED_MOUTH:
-            base = self.mouth_model
+        base = self.base if self.base is not None else (self.mouth_model if self._learned_mouth() else None)
         if base is not None:
             motion = motion + (base.predict_landmarks(L, 1.0) - L)
         return motion
@@ -379,6 +383,30 @@ def _signed_areas(P, tri):
     return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
 
 
+#: Least area a skin triangle of the mesh may keep (a fraction of its own); below it, or turned over, the
+#: motion of its corners is halved until none is (the skin would fold and tear into jagged blocks).
+MIN_AREA = 0.05
+
+
+def unfolded(L: np.ndarray, La: np.ndarray, rounds: int = 8) -> np.ndarray:
+    """``La`` with the motion limited where it would fold the skin of the upper face (above the nose's
+    base, where brows move against the lids): the corners of every triangle there that would turn over or
+    shrink below :data:`MIN_AREA` of its area move half as far, until none does (at most ``rounds`` times).
+    The lower face folds where lips press together, which the renderer resolves (facing triangles last)."""
+    tri = np.asarray(mesh.triangles()[: -len(mesh.mouth_triangles())])
+    tri = tri[(L[tri, 1] < L[2, 1]).all(axis=1)]
+    before = _signed_areas(L, tri)
+    La = La.copy()
+    for _ in range(rounds):
+        bad = _signed_areas(La, tri) / np.where(np.abs(before) > 1e-9, before, 1e-9) < MIN_AREA
+        bad &= np.abs(before) > 1e-6
+        if not bad.any():
+            break
+        corners = np.unique(tri[bad])
+        La[corners] = L[corners] + 0.5 * (La[corners] - L[corners])
+    return La
+
+
 def render(x: np.ndarray, L: np.ndarray, La: np.ndarray, mouth_model=None, fade: float = 1.0):
     """Warp a float crop (h, w, 3) from landmarks ``L`` to ``La`` (478, 2) and fill a mouth that opens.
 
@@ -387,6 +415,7 @@ def render(x: np.ndarray, L: np.ndarray, La: np.ndarray, mouth_model=None, fade:
     import cv2
 
     h, w = x.shape[:2]
+    La = unfolded(L, La)
     eyes_move = any(np.abs(La[list(up + lo)] - L[list(up + lo)]).max() > 1e-3 for up, lo in EYE_LIDS)
     tri = [mesh.triangles(), _ring_triangles()] + ([eye_triangles()] if eyes_move else [])
     tri = np.concatenate(tri)
