@@ -25,6 +25,7 @@ from mr_core.face import default_detector
 from mr_core.synthesis import MAX_INTENSITY
 
 from .components import checked_radio, checked_slider, crops_output, photo_input, photo_output, user_error
+from .editor_tab import mount_editor_tab
 from .engine import ModelCatalog, backend_choices, load_photo, synthesize_photo
 from .examples import example_photos
 from .housekeeping import Housekeeping, TempSweeper, lifespan
@@ -326,6 +327,7 @@ def build_demo(
                             max_height=320,
                         )
                         status = gr.Markdown(label="Status", elem_id="status")
+            mount_editor_tab(load_photo, intensity, detector=detector, speak=_speak)
             connect_live = mount_live_tab(catalog, expression, intensity, backend, detector=detector)
             connect_video = mount_video_tab(
                 catalog,
