@@ -192,12 +192,14 @@ def run(args) -> int:
     if args.expression is not None or args.model is not None:
         model_path = resolve_model(args.expression, args.model)
         model = load_model(model_path, backend=args.backend)
+        check_model_size(model, model_path)  # (first: it names the model file)
         check_model_template(model)
-        check_model_size(model, model_path)
     reference = None
     if args.reference is not None:
         reference = reference_scores(read_image(args.reference), name=args.reference)
-    editor = make_editor(model, preset=args.preset, targets=args.targets, reference=reference, parts=args.parts)
+    editor = make_editor(
+        model, preset=args.preset, targets=args.targets, reference=reference, parts=args.parts
+    )
     model = editor if editor is not None else model
     out_dir = Path(args.output_dir)
     if out_dir.exists() and not out_dir.is_dir():
