@@ -65,10 +65,12 @@ AU_TABLE: dict[int, tuple[str, ...]] = {
 }
 
 #: The basic emotions' FACS prototypes (EMFACS), AU -> intensity (0..1; FACS B ~ 0.4, C ~ 0.6, D ~ 0.8).
+#: ``sad`` is AU1 + AU15 + AU17 (EMFACS's 1 + 4 + 15 + 17 without AU4, which on the rig lowers the very
+#: brows AU1 raises and reads as anger).
 #: ``contempt`` is one-sided (the face's own right: MediaPipe's ``...Left``); ``neutral`` rests every key.
 PRESET_AUS: dict[str, dict[int | str, float]] = {
     "happy": {6: 0.6, 12: 0.8},
-    "sad": {1: 0.8, 4: 0.2, 15: 0.7},
+    "sad": {1: 0.8, 15: 0.7, 17: 0.3},
     "surprised": {1: 0.8, 2: 0.8, 5: 0.7, 26: 0.35},
     "afraid": {1: 0.8, 2: 0.5, 4: 0.4, 5: 0.8, 20: 0.6, 26: 0.25},
     "angry": {4: 0.9, 5: 0.4, 7: 0.6, 24: 0.6},
@@ -92,7 +94,7 @@ EYE_LIDS = (
     ((263, 466, 388, 387, 386, 385, 384, 398, 362), (263, 249, 390, 373, 374, 380, 381, 382, 362)),
 )
 #: Blendshapes that move the lids (every other key leaves the eye contours where they are).
-EYE_KEYS = ("eyeBlink", "eyeSquint", "eyeWide", "cheekSquint")
+EYE_KEYS = ("eyeBlink", "eyeSquint", "eyeWide", "cheekSquint", "browDown")
 _EYE_POINTS = [p for up, lo in EYE_LIDS for p in up + lo]
 #: The pinned ring around the face: the outline scaled by this much about the outline's centre.
 RING_SCALE = 1.3
