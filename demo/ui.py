@@ -78,11 +78,14 @@ over the aligned face:
 - **neighbour weights**: how much each neighbour counts, one tile per offset (the top-left tile is the
   neighbour above and to the left, the middle tile is the centre weight again).
 
-*Shape + texture* models (the default) first move the person's own pixels by a fixed warp learned from 478
-face landmarks — the **learned motion** panel, with arrows showing where the content moves (mouth corners
-out and up, cheeks raised) — and their masked regression predicts only the *change* of colour of the
-moved face: its weights sum to about 0 where nothing changes, and its bias holds the average change
-(lighter teeth line, shading of the cheeks).
+*Mesh + MR* models (the shipped ones, and what the Train tab trains) move each face by its own 478
+landmarks: a linear shape model predicts where they go (mouth corners out and up, lips apart, cheeks
+raised) and the photo is warped over the face mesh at its own resolution; their masked regression
+learned on shape-normalised faces fills what opens (teeth) and adds the shading. *Shape + texture* models
+(another method of `train --method`) move the person's pixels by one fixed warp instead — the **learned
+motion** panel, with arrows showing where the content moves — and their masked regression predicts only
+the *change* of colour of the moved face: its weights sum to about 0 where nothing changes, and its bias
+holds the average change.
 """
 
 NO_MODELS = """\

@@ -90,29 +90,53 @@ def add_parser(subparsers) -> None:
         "-o", "--output-dir", required=True, metavar="OUTDIR", help="folder for the results (created)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="also take the photos and videos in the folders' subfolders (each written to the same "
+        "subfolder of OUTDIR)",
+    )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo or video files, or folders of them")
     p.set_defaults(func=run)
 
 
-def collect_inputs(inputs) -> list[Path]:
-    """Files as given, folders expanded to their image files (sorted, not recursive), no repeats."""
+def _takes(p: Path) -> bool:
+    return (
+        p.is_file()
+        and not p.name.startswith(".")
+        and (p.suffix.lower() in IMAGE_SUFFIXES or p.suffix.lower() in VIDEO_SUFFIXES)
+    )
+
+
+def collect_inputs(inputs, recursive: bool = False, where: dict | None = None) -> list[Path]:
+    """Files as given, folders expanded to their image and video files (sorted; their subfolders'
+    too when ``recursive``, hidden ones left out), no repeats.  ``where``, when given, gets each
+    file's subfolder (relative to the folder given) for those found in subfolders."""
     seen: set[str] = set()
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file()
-                and not p.name.startswith(".")
-                and (p.suffix.lower() in IMAGE_SUFFIXES or p.suffix.lower() in VIDEO_SUFFIXES)
-            )
+            if recursive:
+                found = sorted(
+                    p
+                    for p in path.rglob("*")
+                    if _takes(p) and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            else:
+                found = sorted(p for p in path.iterdir() if _takes(p))
             if not found:
+                deeper = not recursive and any(_takes(p) for p in path.rglob("*"))
                 print(
-                    f"warning: {path}: the folder holds no .jpg, .jpeg, .png, .webp or .bmp; nothing taken from it",
+                    f"warning: {path}: the folder holds no .jpg, .jpeg, .png, .webp, .bmp or video; nothing "
+                    "taken from it" + ("; its subfolders do: add --recursive" if deeper else ""),
                     file=sys.stderr,
                 )
+            if where is not None:
+                for p in found:
+                    if p.parent != path:
+                        where[os.path.normcase(os.path.abspath(p))] = p.parent.relative_to(path)
         else:
             found = [path]
         for f in found:
@@ -204,7 +228,8 @@ def run(args) -> int:
     out_dir = Path(args.output_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidParameterError(f"{out_dir}: the output folder is a file, not a folder")
-    files = collect_inputs(args.inputs)
+    subfolders: dict[str, Path] = {}
+    files = collect_inputs(args.inputs, args.recursive, subfolders)
     if not files:
         raise InvalidParameterError(
             "no input images or videos (the folders given hold no .jpg, .jpeg, .png, .webp, .bmp, "
@@ -235,7 +260,8 @@ def run(args) -> int:
             bar.write(line, file=sys.stderr)
 
         for path in files:
-            target = output_path(path, out_dir)
+            sub = subfolders.get(os.path.normcase(os.path.abspath(path)))
+            target = output_path(path, out_dir / sub if sub is not None else out_dir)
             base = target
             key = os.path.normcase(os.path.abspath(target))
             try:
@@ -243,6 +269,8 @@ def run(args) -> int:
                     raise InvalidParameterError(
                         f"{path}: the output {target} would overwrite an input; choose another output folder"
                     )
+                if sub is not None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
                 if key in claimed or os.path.lexists(target):
                     target = free_name(base, claimed)
 

@@ -143,6 +143,8 @@ def test_the_train_tab_says_what_happens_to_a_users_models(tmp_path):
         page = __import__("urllib.request").request.urlopen(url + "config", timeout=30).read().decode()
     assert "deleted when you close the page" not in page
     assert "keeps at most 3 of your models" in page and "60 minutes after you trained or uploaded it" in page
+    # "How it works" names what ships (item 20)
+    assert "Mesh + MR* models (the shipped ones" in page and "models (the default)" not in page
 
 
 def test_one_pixel_limit_for_every_way_a_photo_arrives(tmp_path, london):
