@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import MRError
+from ..errors import FaceError, MRError
+from ..face import align_photo
 from ..face.landmarks import shared_landmarker
 from ..face.rig import BLENDSHAPES, load_rig
 from ..methods.face_editor import PRESETS, FaceEditor
-from ..synthesis.editing import REFERENCE_SIZE, prepare_photo
+
+#: The crop size faces are measured and edited at (the shipped models').
+CROP_SIZE = (256, 256)
 
 __all__ = ["REQUESTS", "EditorReport", "editor_contact_sheet", "evaluate_editor"]
 
@@ -87,10 +90,24 @@ def _scores(crop: np.ndarray) -> dict[str, float] | None:
     return None if found is None else found.blendshapes
 
 
-def _edited(editor, prep) -> np.ndarray:
-    from ..synthesis.editing import edit_prepared
+@dataclass
+class _Face:
+    name: str
+    crop: np.ndarray
+    analysis: object
 
-    return edit_prepared(prep, editor, 1.0).faces[0].crop_out
+
+def _prepare(image, name: str) -> _Face:
+    crop = align_photo(image, CROP_SIZE, name=name)
+    found = shared_landmarker(blendshapes=True).analyze(crop)
+    if found is None:
+        raise FaceError(f"{name}: no clear face to measure")
+    return _Face(name, crop, found)
+
+
+def _edited(editor, face: _Face) -> np.ndarray:
+    out, _, _ = editor.edit(face.crop[None].astype(np.float32) / 255.0, 1.0, poses=[face.analysis])
+    return np.rint(np.clip(out[0], 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def _dist(scores: dict, ref: dict, keys) -> float:
@@ -124,11 +141,11 @@ def evaluate_editor(
     report = EditorReport()
     for i, (name, image) in enumerate(sources):
         try:
-            prep = prepare_photo(image, name=name, largest_only=True, size=REFERENCE_SIZE)
+            prep = _prepare(image, name)
         except MRError as exc:  # a face that cannot be prepared is reported, the rest go on
             report.failures.append(str(exc))
             continue
-        before = prep.scores()
+        before = prep.analysis.blendshapes
         report.faces.append(name)
         for key, value in requests:
             row = {"face": name, "key": key, "value": value}
@@ -143,12 +160,12 @@ def evaluate_editor(
             if crop is not None:
                 report.presets.append(row)
                 crops.append(crop)
-        report.sheet.append((name, prep.aligned[0].crop, crops))
+        report.sheet.append((name, prep.crop, crops))
         if references is not None:
-            ref = _scores(
-                prepare_photo(references[i], name=f"{name} (reference)", largest_only=True).aligned[0].crop
-            )
-            if ref is None:
+            try:
+                ref = _prepare(references[i], f"{name} (reference)").analysis.blendshapes
+            except MRError as exc:
+                report.failures.append(str(exc))
                 continue
             out = _scores(_edited(FaceEditor(reference=ref, mouth_model=mouth_model, refine=refine), prep))
             if out is None:
