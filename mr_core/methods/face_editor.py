@@ -385,6 +385,25 @@ def _signed_areas(P, tri):
     return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
 
 
+#: Lids whose gap shrinks below this fraction of their own meet: a nearly closed eye is closed (else a
+#: pale slit of the eye's white stays between them).
+SHUT = 0.25
+
+
+def closed_lids(L: np.ndarray, La: np.ndarray) -> np.ndarray:
+    """``La`` with the lids of each eye brought together where the edit leaves less than :data:`SHUT` of
+    their gap: they meet a third of the way up from the lower lid (where a closed eye's lash line is)."""
+    La = La.copy()
+    for up, lo in EYE_LIDS:
+        up, lo = list(up[1:-1]), list(lo[1:-1])
+        gap0 = np.linalg.norm(L[up] - L[lo], axis=1)
+        gap1 = np.linalg.norm(La[up] - La[lo], axis=1)
+        if np.median(gap1 / np.maximum(gap0, 1e-6)) < SHUT:
+            meet = La[lo] + (La[up] - La[lo]) / 3.0
+            La[up], La[lo] = meet, meet
+    return La
+
+
 #: Least area a skin triangle of the mesh may keep (a fraction of its own); below it, or turned over, the
 #: motion of its corners is halved until none is (the skin would fold and tear into jagged blocks).
 MIN_AREA = 0.05
@@ -417,7 +436,7 @@ def render(x: np.ndarray, L: np.ndarray, La: np.ndarray, mouth_model=None, fade:
     import cv2
 
     h, w = x.shape[:2]
-    La = unfolded(L, La)
+    La = closed_lids(L, unfolded(L, La))
     eyes_move = any(np.abs(La[list(up + lo)] - L[list(up + lo)]).max() > 1e-3 for up, lo in EYE_LIDS)
     tri = [mesh.triangles(), _ring_triangles()] + ([eye_triangles()] if eyes_move else [])
     tri = np.concatenate(tri)

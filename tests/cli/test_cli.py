@@ -544,7 +544,8 @@ def test_synthesize_with_presets_targets_and_a_reference(london, tmp_path):
     assert abs(scores["jaw"]["jawOpen"] - 0.5) < 0.2
     smile = lambda s: (s["mouthSmileLeft"] + s["mouthSmileRight"]) / 2  # noqa: E731
     assert abs(smile(scores["copy"]) - smile(ref)) < abs(smile(base) - smile(ref)) / 2
-    assert smile(scores["smile-blink"]) > smile(base) + 0.3 and scores["smile-blink"]["eyeBlinkLeft"] > 0.35
+    assert smile(scores["smile-blink"]) > smile(base) + 0.3
+    assert scores["smile-blink"]["eyeBlinkLeft"] > base["eyeBlinkLeft"] + 0.08
 
 
 def test_synthesize_refuses_bad_editor_requests_in_one_sentence(tmp_path):
