@@ -291,3 +291,23 @@ def test_malformed_api_calls_get_a_sentence_and_no_traceback(tmp_path, capfd):
         assert "changed to" in status
         log = capfd.readouterr()
     assert "Traceback" not in log.err + log.out, (log.err + log.out)[-3000:]
+
+
+def test_a_photo_given_twice_in_a_training_set_is_said_so(tmp_path, london):
+    src, tgt = london_pairs(london, 0, 3)
+    again = tmp_path / "copy" / Path(src[0]).name  # the same photo, uploaded a second time
+    again.parent.mkdir()
+    again.write_bytes(Path(src[0]).read_bytes())
+    other = tmp_path / "other" / Path(src[1]).with_suffix(".png").name  # another photo called alike
+    other.parent.mkdir()
+    Image.open(src[2]).save(other)
+    with serve(tmp_path / "gradio") as url:
+        _, status = Client(url, verbose=False).predict(
+            files([*src, again, other]), files(tgt), "twice", api_name="/train"
+        )
+    assert status.startswith("Trained 'twice' on 3 pairs"), status
+    assert (
+        f"{again.name}: the same photo as {Path(src[0]).name}, given twice in the 'before' photos" in status
+    )
+    assert f"{other.name}: another 'before' photo is also called '{other.stem}'" in status
+    assert "no 'after' photo" not in status
