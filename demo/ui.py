@@ -24,6 +24,7 @@ from mr_core.errors import MRError
 from mr_core.face import default_detector
 from mr_core.synthesis import MAX_INTENSITY
 
+from .apicheck import ApiCheck
 from .components import checked_radio, checked_slider, crops_output, photo_input, photo_output, user_error
 from .editor_tab import mount_editor_tab
 from .engine import ModelCatalog, backend_choices, load_photo, synthesize_photo
@@ -192,7 +193,7 @@ def launch_options() -> dict:
         "css": CSS,
         "head": HEAD,
         "footer_links": ["api"],
-        "app_kwargs": {"middleware": [Middleware(BodyLimit)], "lifespan": lifespan},
+        "app_kwargs": {"middleware": [Middleware(BodyLimit), Middleware(ApiCheck)], "lifespan": lifespan},
     }
 
 

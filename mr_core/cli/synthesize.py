@@ -188,7 +188,17 @@ def _faces(n: int) -> str:
 
 
 def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
+    """A video by its file ending, or an animated GIF (edited as a clip, as the Video tab does)."""
+    suffix = path.suffix.lower()
+    if suffix == ".gif":
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                return int(getattr(im, "n_frames", 1) or 1) > 1
+        except (OSError, UnidentifiedImageError, ValueError):
+            return False  # reading it as a photo will say what is wrong
+    return suffix in VIDEO_SUFFIXES
 
 
 def _same_file(a: Path, b: Path) -> bool:

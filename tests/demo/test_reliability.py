@@ -261,3 +261,53 @@ def test_model_files_that_cannot_work_or_carry_markup_are_refused_and_names_are_
         with pytest.raises(AppError) as err:
             c.predict(photo, "x" * 100_000, 1.0, api_name="/synthesize")
         assert str(err.value).startswith("Unknown expression 'xxxx") and len(str(err.value)) < 400
+
+
+def test_malformed_api_calls_get_a_sentence_and_no_traceback(tmp_path, capfd):
+    import httpx
+
+    with serve(tmp_path / "gradio") as url:
+        capfd.readouterr()
+        api = url + "gradio_api"
+        r = httpx.post(f"{api}/call/synthesize", json={"data": []}, timeout=30)
+        assert r.status_code == 422
+        assert r.json()["detail"].startswith(
+            "The call to /synthesize gives 0 values, but it takes 6: Photo, "
+        )
+        r = httpx.post(f"{api}/call/train", json={"data": "x"}, timeout=30)
+        assert r.status_code == 422 and "needs 'data': a list of 4 values" in r.json()["detail"]
+        r = httpx.post(
+            f"{api}/queue/join", json={"data": [], "fn_index": 999, "session_hash": "s1"}, timeout=30
+        )
+        assert r.status_code == 422 and r.json()["detail"].startswith(
+            "There is no function number 999 in this app"
+        )
+        r = httpx.post(f"{api}/queue/join", content=b"{not json", timeout=30)
+        assert r.status_code == 422 and r.json()["detail"] == "The request body is not JSON."
+        # a well-formed call still runs
+        _, _, status = Client(url, verbose=False).predict(
+            handle_file(str(grace_hopper_path())), "smile", 1.0, api_name="/synthesize"
+        )
+        assert "changed to" in status
+        log = capfd.readouterr()
+    assert "Traceback" not in log.err + log.out, (log.err + log.out)[-3000:]
+
+
+def test_a_photo_given_twice_in_a_training_set_is_said_so(tmp_path, london):
+    src, tgt = london_pairs(london, 0, 3)
+    again = tmp_path / "copy" / Path(src[0]).name  # the same photo, uploaded a second time
+    again.parent.mkdir()
+    again.write_bytes(Path(src[0]).read_bytes())
+    other = tmp_path / "other" / Path(src[1]).with_suffix(".png").name  # another photo called alike
+    other.parent.mkdir()
+    Image.open(src[2]).save(other)
+    with serve(tmp_path / "gradio") as url:
+        _, status = Client(url, verbose=False).predict(
+            files([*src, again, other]), files(tgt), "twice", api_name="/train"
+        )
+    assert status.startswith("Trained 'twice' on 3 pairs"), status
+    assert (
+        f"{again.name}: the same photo as {Path(src[0]).name}, given twice in the 'before' photos" in status
+    )
+    assert f"{other.name}: another 'before' photo is also called '{other.stem}'" in status
+    assert "no 'after' photo" not in status
