@@ -16,7 +16,13 @@ import numpy as np
 
 from mr_core.errors import InvalidParameterError
 from mr_core.methods.face_editor import PARTS, PRESETS, preset_targets, reference_targets
-from mr_core.synthesis.editing import edit_prepared, make_editor, prepare_photo, reference_scores
+from mr_core.synthesis.editing import (
+    edit_prepared,
+    editor_notes,
+    make_editor,
+    prepare_photo,
+    reference_scores,
+)
 
 from .components import checked_radio, checked_slider, photo_input, photo_output
 
@@ -61,10 +67,13 @@ def _targets(prepared, values) -> dict[str, float]:
     }
 
 
-def _status(res, what: str, seconds: float) -> str:
+def _status(res, what: str, seconds: float, editor=None) -> str:
     n = len(res.faces)
     note = f" ({len(res.skipped)} left unchanged)" if res.skipped else ""
-    return f"{n} face{'s' if n != 1 else ''} edited{note}: {what}, in {seconds * 1000:.0f} ms."
+    text = f"{n} face{'s' if n != 1 else ''} edited{note}: {what}, in {seconds * 1000:.0f} ms."
+    for line in editor_notes(editor):
+        text += f" Note: {line[0].upper()}{line[1:]}."
+    return text
 
 
 def _image(res) -> np.ndarray:
@@ -93,7 +102,7 @@ def edit_face(
         f"{k}={v:g}" for k, v in sorted(editor.asked().items()) if not preset or k in (targets or "")
     )
     what = f"preset {preset}" if preset else ("the reference's expression" if ref else asked)
-    return _image(res), _status(res, what, time.perf_counter() - start)
+    return _image(res), _status(res, what, time.perf_counter() - start, editor)
 
 
 def mount_editor_tab(load, intensity, *, detector, speak, concurrency_limit: int = 2):
@@ -186,9 +195,10 @@ def mount_editor_tab(load, intensity, *, detector, speak, concurrency_limit: int
                 edit_prepared(prep, make_editor(None, preset="neutral"), 0.0)
             ), "Nothing asked yet: move a slider."
         start = time.perf_counter()
-        res = edit_prepared(prep, make_editor(None, targets=targets), a)
+        editor = make_editor(None, targets=targets)
+        res = edit_prepared(prep, editor, a)
         what = ", ".join(f"{k} {v:.2f}" for k, v in targets.items())
-        return _image(res), _status(res, what, time.perf_counter() - start)
+        return _image(res), _status(res, what, time.perf_counter() - start, editor)
 
     def on_preset(name):
         @speak

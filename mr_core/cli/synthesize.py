@@ -214,7 +214,7 @@ def run(args) -> int:
     from ..core.modelfile import resolve_model
     from ..face import MIN_EYE_DISTANCE, FaceDetector
     from ..methods import load_model
-    from ..synthesis import make_editor, reference_scores, synthesize
+    from ..synthesis import editor_notes, make_editor, reference_scores, synthesize
 
     edits = args.preset is not None or args.targets is not None or args.reference is not None
     if args.expression is None and args.model is None and not edits:
@@ -235,6 +235,8 @@ def run(args) -> int:
         model, preset=args.preset, targets=args.targets, reference=reference, parts=args.parts
     )
     model = editor if editor is not None else model
+    for note in editor_notes(editor):
+        print(f"note: {note}", file=sys.stderr)
     out_dir = Path(args.output_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidParameterError(f"{out_dir}: the output folder is a file, not a folder")

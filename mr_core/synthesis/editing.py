@@ -17,10 +17,18 @@ import numpy as np
 from ..errors import FaceError, InvalidParameterError
 from ..face import DEFAULT_TEMPLATE, MIN_EYE_DISTANCE, align_face, align_photo, default_detector, get_template
 from ..face.landmarks import shared_landmarker
+from ..face.rig import blendshape_keys
 from ..methods import load_model, method_of
 from ..methods.face_editor import PARTS, PRESETS, FaceEditor, parse_targets
 
-__all__ = ["PreparedPhoto", "edit_prepared", "make_editor", "prepare_photo", "reference_scores"]
+__all__ = [
+    "editor_notes",
+    "PreparedPhoto",
+    "edit_prepared",
+    "make_editor",
+    "prepare_photo",
+    "reference_scores",
+]
 
 #: The crop size a reference face is measured at (the shipped models').
 REFERENCE_SIZE = (256, 256)
@@ -186,3 +194,52 @@ def edit_prepared(prepared: PreparedPhoto, editor, intensity: float = 1.0):
     return SynthesisResult(
         image=out, alpha=prepared.alpha, faces=faces, skipped=list(prepared.skipped), name=prepared.name
     )
+
+
+def editor_notes(editor) -> list[str]:
+    """Sentences about what an editor asks that the rig cannot give: keys it does not render, targets
+    past the range it reaches on most faces (the calibration's average face), keys the landmarker does
+    not measure (shown with a fixed weight)."""
+    from ..face.rig import load_rig
+
+    if editor is None:
+        return []
+    rig = load_rig()
+    asked: dict[str, float] = {}
+    for name, value in (
+        editor.targets or {}
+    ).items():  # both sides asked alike: said once, by the pair's name
+        base = name.removesuffix("Left").removesuffix("Right")
+        other = base + ("Right" if name.endswith("Left") else "Left")
+        if base != name and (editor.targets or {}).get(other) == value:
+            asked[base] = value
+        else:
+            asked[name] = value
+    notes, past, fixed = [], [], []
+    for name, value in asked.items():
+        keys = blendshape_keys(name)
+        if not all(rig.supported(k) for k in keys):
+            notes.append(
+                f"{name} is not rendered by the rig (gaze and the tongue are not skin it can move); ignored"
+            )
+            continue
+        if not all(rig.measurable(k) for k in keys):
+            fixed.append(name)
+            continue
+        reach = min(rig.reachable(k) for k in keys)
+        if float(value) > reach + 0.05:
+            past.append(f"{name}={float(value):g} (about {reach:.2f})")
+    if past:
+        notes.append(
+            "past what the rig reaches on most faces, so the edit stops short: "
+            + ", ".join(past)
+            + " (beyond, the skin would stretch or fold)"
+        )
+    if fixed:
+        notes.append(
+            ", ".join(fixed)
+            + ": shown with a fixed strength; the landmarker hardly measures "
+            + ("it" if len(fixed) == 1 else "them")
+            + ", so it cannot be matched to the value asked"
+        )
+    return notes
