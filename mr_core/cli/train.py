@@ -16,7 +16,7 @@ from ..data import CropLoader
 from ..errors import DataError, InvalidParameterError, MRError
 from ..imageio import write_image
 from ..methods import get_method, trainable_methods
-from ..training import fit_pairs, new_model
+from ..training import DEFAULT_METHOD, fit_pairs, new_model
 from .common import (
     DEFAULT_MODEL_NAME,
     _add_data_args,
@@ -56,9 +56,13 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--method",
         choices=methods,
-        default="mr",
+        default=None,
         help="; ".join(
-            f"{name}: {get_method(name).description}" + (" (default)" if name == "mr" else "")
+            f"{name}: {get_method(name).description}"
+            + {
+                DEFAULT_METHOD: " (the default with --align: what the shipped models are)",
+                "mr": " (the default without --align)",
+            }.get(name, "")
             for name in methods
         ),
     )
@@ -196,6 +200,8 @@ def _check_method(args) -> None:
 
 def run_train(args) -> int:
     t0 = time.perf_counter()
+    if args.method is None:  # what ships (mesh + MR) on photos it aligns; the paper's MR on ready crops
+        args.method = DEFAULT_METHOD if args.align else "mr"
     _check_method(args)
     pairs = _pairs_from_args(args, "train")
     size = _size(args)

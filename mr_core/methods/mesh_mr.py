@@ -522,10 +522,13 @@ class MeshRegressionModel(TextureModel):
     def mouth_content(self, x: np.ndarray, landmarks) -> np.ndarray:
         """The mouth's new content for a float crop (h, w, 3) with its landmarks (478, 2): masked
         regression's prediction in the reference frame (``reference_shape_``), with the mouth's hue and
-        detail; warp it to a new shape to fill an opened mouth."""
+        detail, lit by the crop's own eye whites as :meth:`edit_one` lights it; warp it to a new shape to
+        fill an opened mouth."""
         tex = self._texture()
-        pred = tex.predict(self.normalise(np.asarray(x, dtype=np.float32), landmarks)[None])[0]
-        return self._dress_mouth(np.asarray(pred, dtype=np.float32))
+        x = np.asarray(x, dtype=np.float32)
+        L = np.asarray(landmarks, dtype=np.float64)
+        pred = tex.predict(self.normalise(x, L)[None])[0]
+        return self._dress_mouth(np.asarray(pred, dtype=np.float32), x, L)
 
     def edit_one(self, x: np.ndarray, landmarks, intensity: float = 1.0):
         """One float crop (h, w, 3) in [0, 1] and its landmarks -> (moved, change, displacement).

@@ -14,6 +14,7 @@ change while the stream runs.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 
@@ -24,6 +25,10 @@ from ..methods import method_of
 from .photo import _check_intensity, _edit_faces, check_model_template
 
 __all__ = ["LiveEditor"]
+
+#: Finds of the landmarker over which a face's blendshape scores are averaged (exponentially), for methods
+#: that move the face by the difference between asked and measured scores.
+SCORE_FRAMES = 4
 
 
 class LiveEditor:
@@ -56,6 +61,7 @@ class LiveEditor:
         self._lock = threading.Lock()
         self._tracker: FaceTracker | None = None
         self._held: dict[int, tuple[int, np.ndarray]] = {}  # track id -> (frame found, smoothed landmarks)
+        self._analysis: dict = {}  # track id -> the landmarker's last analysis (methods that need the pose)
         self._last_t: float | None = None
         self.frames = 0  # frames seen so far
         self.frames_with_face = 0
@@ -66,6 +72,7 @@ class LiveEditor:
         with self._lock:
             self._tracker = None
             self._held = {}
+            self._analysis = {}
             self._last_t = None
 
     def edit(self, rgb: np.ndarray, model, intensity: float, t: float) -> np.ndarray:
@@ -91,7 +98,7 @@ class LiveEditor:
         t = float(t)
         with self._lock:
             if self._last_t is not None and t <= self._last_t:
-                self._tracker, self._held = None, {}
+                self._tracker, self._held, self._analysis = None, {}, {}
             self._last_t = t
             if self._tracker is None:
                 self._tracker = self.tracker if self.tracker is not None else FaceTracker()
@@ -102,6 +109,7 @@ class LiveEditor:
             self.frames += 1
             alive = {tf.track_id for tf in tracked}
             self._held = {k: v for k, v in self._held.items() if k in alive}
+            self._analysis = {k: v for k, v in self._analysis.items() if k in alive}
             usable = [tf for tf in tracked if tf.weight > 0 and tf.face.eye_distance >= self.min_eye_distance]
             if not usable:
                 return rgb
@@ -111,27 +119,44 @@ class LiveEditor:
             face = usable[0]
             size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
             aligned = align_face(rgb, face.face, size=size)
-            marks = None
+            marks = poses = None
             if method_of(model).needs_landmarks:
-                points = self._landmarks(face.track_id, aligned.crop, frame, t, every)
+                pose = method_of(model).needs_pose
+                points = self._landmarks(face.track_id, aligned.crop, frame, t, every, pose)
                 if points is None:
                     return rgb
                 marks = [points]
+                if pose:  # the face's last analysis: its 3-D points and scores, smoothed over time
+                    poses = [self._analysis.get(face.track_id)]
             out = rgb.copy()
-            _edit_faces(out, model, a * face.weight, [aligned], marks)
+            _edit_faces(out, model, a * face.weight, [aligned], marks, poses=poses)
             return out
 
-    def _landmarks(self, tid: int, crop: np.ndarray, frame: int, t: float, every: int) -> np.ndarray | None:
+    def _landmarks(
+        self, tid: int, crop: np.ndarray, frame: int, t: float, every: int, pose: bool = False
+    ) -> np.ndarray | None:
         """The face's landmarks in its crop: found and smoothed, or the last ones (found less than
-        ``every`` frames ago, or when the landmarker misses the face briefly)."""
+        ``every`` frames ago, or when the landmarker misses the face briefly).  ``pose``: also keep the
+        landmarker's analysis (3-D points, blendshape scores averaged over :data:`SCORE_FRAMES` finds)
+        for methods that need the head's pose."""
         held = self._held.get(tid)
         if held is not None and frame - held[0] < every:
             return held[1]
-        marker = self.landmarker if self.landmarker is not None else shared_landmarker()
+        if pose:
+            marker = shared_landmarker(blendshapes=True)
+        else:
+            marker = self.landmarker if self.landmarker is not None else shared_landmarker()
         found = marker.analyze(crop)
         self.landmark_runs += 1
         if found is None:
             return held[1] if held is not None else None
         points = self._tracker.smooth(tid, found.landmarks, t)
         self._held[tid] = (frame, points)
+        if pose:
+            last = self._analysis.get(tid)
+            scores = dict(found.blendshapes)
+            if last is not None:  # the scores steadied: what the rig moves the face by does not flicker
+                k = 1.0 / SCORE_FRAMES
+                scores = {n: (1 - k) * last.blendshapes.get(n, v) + k * v for n, v in scores.items()}
+            self._analysis[tid] = replace(found, landmarks=points, blendshapes=scores)
         return points

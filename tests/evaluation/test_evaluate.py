@@ -413,3 +413,26 @@ def test_python_m_evaluate_help():
         timeout=60,
     )
     assert proc.returncode == 0 and "--pairs-file" in proc.stdout
+
+
+def test_evaluate_editor_reports_closed_loop_figures(london, tmp_path):
+    """``evaluate --editor`` on two subjects: requests, presets, a reference copy, a contact sheet."""
+    from conftest import run_cli
+
+    out = tmp_path / "editor"
+    proc = run_cli(
+        "evaluate", "--editor", "--source-dir", london / "neutral", "--target-dir", london / "smiling",
+        "--subjects", "026", "037", "-o", out,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "single-key requests: asked vs measured" in proc.stdout and "reference copy" in proc.stdout
+    import json
+
+    report = json.loads((out / "report.json").read_text())
+    s = report["summary"]
+    assert s["faces"] == 2 and 0 <= s["requests"]["error"] < 0.3 and s["requests"]["drift"] < 0.1
+    assert set(s["presets"]) >= {"happy", "sad", "surprised", "neutral"}
+    assert s["reference"]["profile_ratio"] < 1.0
+    from PIL import Image
+
+    assert Image.open(out / "editor_sheet.png").size == (256 * 9, 256 * 2)

@@ -59,7 +59,7 @@ def test_train_align_then_evaluate_through_the_cli(london, tmp_path):
     held.write_text("# two held-out subjects\n" + "\n".join(n[:-4] for n in names[-2:]) + "\n")
     model = tmp_path / "smile.safetensors"
     proc = run_cli(
-        "train", "--align", "--source-dir", src, "--target-dir", tgt, "--exclude-file", held,
+        "train", "--align", "--method", "mr", "--source-dir", src, "--target-dir", tgt, "--exclude-file", held,
         "--receptive_field", 5, "--lamda", 0.4, "--crop-cache", tmp_path / "cache", "-o", model,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -100,3 +100,20 @@ def test_time_going_back_starts_the_stream_anew(smile, detector):
     first = editor._tracker
     editor.edit(frames[2], smile, 1.0, 1.0)  # another stream's clock
     assert first is not None and editor._tracker is not first
+
+
+def test_the_face_editor_edits_a_live_stream_with_steady_scores(detector):
+    """A preset applied live: the frames change, and a still face's edit stays still (the blendshape scores
+    the rig moves the face by are averaged over the landmarker's finds)."""
+    from mr_core.synthesis import make_editor
+
+    frames = list(clip_frames(12, (320, 240), motion=False))
+    editor = LiveEditor(detector)
+    model = make_editor(None, preset="surprised", refine=0)
+    outs = [editor.edit(f, model, 1.0, i / FPS) for i, f in enumerate(frames)]
+    changed = [int((np.abs(o.astype(int) - f) > 8).sum()) for o, f in zip(outs, frames, strict=True)]
+    assert min(changed[2:]) > 200, changed
+    assert editor.landmark_runs <= 7  # every other frame
+    # the same still face: consecutive edited frames differ little once the scores have settled
+    steps = [float(np.abs(outs[i].astype(int) - outs[i - 1]).mean()) for i in range(6, 12)]
+    assert max(steps) < 1.5, steps
