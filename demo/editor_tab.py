@@ -2,7 +2,8 @@
 
 A photo is prepared once when it arrives (faces found, aligned and measured: :func:`prepare_photo`) and
 kept in the session's ``gr.State``; the sliders then show what the largest face shows now (MediaPipe's
-blendshape scores), and every slider release edits the prepared faces again without finding them anew.
+blendshape scores), and every move of a slider edits the prepared faces again without finding them anew
+(moves that arrive during an edit collapse into the last).
 A slider left where it started asks nothing; one moved asks for that value.  Presets and a reference
 photo set the sliders to what they ask.  ``/edit_face`` does the whole request in one call for the API.
 """
@@ -244,12 +245,15 @@ def mount_editor_tab(load, intensity, *, detector, speak, concurrency_limit: int
         **common,
     )
     for s in sliders:
-        s.release(
+        # as the slider moves: each move edits the prepared faces again; moves that come while one is
+        # being edited collapse into the last one (no queue of stale edits)
+        s.input(
             on_slider,
             inputs=[prepared, intensity, *sliders],
             outputs=[result, status],
             api_visibility="private",
             show_progress="hidden",
+            trigger_mode="always_last",
             **common,
         )
     for name, button in zip(PRESETS, buttons, strict=True):

@@ -27,6 +27,7 @@ Intensity ``a`` scales the whole edit (0 leaves the face unchanged, 1 is what wa
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cache
 
 import numpy as np
 
@@ -428,6 +429,25 @@ def unfolded(L: np.ndarray, La: np.ndarray, rounds: int = 8) -> np.ndarray:
     return La
 
 
+#: The band along the crop's edges over which the motion fades out (a fraction of the crop's side).
+EDGE_BAND = 0.06
+
+
+@cache
+def _edge_ramp(h: int, w: int) -> np.ndarray:
+    """1 inside the crop, falling smoothly to 0 at its edges over :data:`EDGE_BAND` of its side."""
+
+    def ramp(n: int) -> np.ndarray:
+        band = max(1.0, EDGE_BAND * n)
+        d = np.minimum(np.arange(n), np.arange(n)[::-1]) / band
+        t = np.clip(d, 0.0, 1.0)
+        return t * t * (3.0 - 2.0 * t)
+
+    out = np.outer(ramp(h), ramp(w)).astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
 def render(x: np.ndarray, L: np.ndarray, La: np.ndarray, mouth_model=None, fade: float = 1.0):
     """Warp a float crop (h, w, 3) from landmarks ``L`` to ``La`` (478, 2) and fill a mouth that opens.
 
@@ -455,6 +475,8 @@ def render(x: np.ndarray, L: np.ndarray, La: np.ndarray, mouth_model=None, fade:
         cv2.fillPoly(keep, [poly], 1.0, lineType=cv2.LINE_AA, shift=4)
     ident = geometry.identity_map((h, w))
     moving = moving + keep[..., None] * (ident - moving)
+    # the motion fades out towards the crop's edges, so the photo around the crop meets it without a seam
+    moving = ident + (moving - ident) * _edge_ramp(h, w)[..., None]
     moved = geometry.warp_image(x, moving)
     change = np.zeros_like(moved)
     opened = mesh.mouth_opening(La[None])[0] - mesh.mouth_opening(L[None])[0]

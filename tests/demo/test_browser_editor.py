@@ -7,6 +7,7 @@ $MR_SCREENSHOT_DIR when set, else the test's temporary folder.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,15 @@ def test_face_editor_presets_and_sliders(browser, url, tmp_path):  # noqa: F811
         blink.blur()
         status.get_by_text("eyeBlink 0.60").wait_for(timeout=60_000)
         page.screenshot(path=str(shots / "demo_editor_slider.png"), full_page=True)
+
+        # dragging a slider edits the face as it moves (no release needed)
+        track = page.locator("#slider-mouthSmile input[type=range]")
+        box = track.bounding_box()
+        page.mouse.move(box["x"] + 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2, steps=8)
+        status.get_by_text(re.compile(r"mouthSmile 0\.[4-9]")).wait_for(timeout=60_000)
+        page.mouse.up()
     finally:
         page.close()
     assert not errors, errors
