@@ -191,7 +191,7 @@ class ModelCatalog:
             raise ModelFileError(
                 f"no expression model is installed: {self.models_dir} has no *.safetensors model files"
             )
-        raise ModelFileError(f"unknown expression {name!r}; available: {', '.join(self.entries)}")
+        raise ModelFileError(f"unknown expression {shown_name(name)}; available: {', '.join(self.entries)}")
 
     def model(self, name, backend: str = "numpy") -> MaskedRegression:
         """The loaded model ``name`` on ``backend`` (loaded once, then shared)."""
@@ -203,6 +203,12 @@ class ModelCatalog:
             if model is None:
                 model = self._models[key] = load_model(entry.path, backend=backend)
         return model
+
+
+def shown_name(name) -> str:
+    """A name a request sent, quoted and cut to a readable length (it may be megabytes long)."""
+    text = repr(name)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def check_backend(backend) -> str:

@@ -86,7 +86,7 @@ class UserModels:
         self.store.sweep()
         with self._lock:
             if name not in self.entries:
-                raise ModelFileError(self.gone(name) or f"unknown expression {name!r}")
+                raise ModelFileError(self.gone(name) or f"unknown expression {str(name)[:60]!r}")
             self.used[name] = self.store.clock()
             model = self._models.get((name, backend))
             if model is None:

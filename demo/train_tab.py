@@ -23,7 +23,7 @@ from mr_core.synthesis import check_model_template
 from mr_core.training import DEFAULT_METHOD, describe_failures, train_photos
 
 from .components import EXAMPLE_PHOTO_URL, require_files, with_example
-from .engine import MAX_PIXELS, ModelCatalog, ModelEntry, check_backend
+from .engine import MAX_PIXELS, ModelCatalog, ModelEntry, check_backend, shown_name
 from .sessions import SessionStore, UserModels
 
 __all__ = [
@@ -78,7 +78,23 @@ lighting, so keep the intensity moderate on other faces.
 
 
 def model_entry(name: str, path: Path) -> ModelEntry:
-    return ModelEntry.from_metadata(name, path, read_metadata(path))
+    """The entry of a user's model file; its texts are checked, since the page shows them: the
+    expressions must be names (as the Train tab's), the training set's description plain text."""
+    meta = read_metadata(path)
+    for key in ("source", "target"):
+        if not _NAME.match(meta.get(key, "")):
+            raise ModelFileError(
+                f"{path.name}: metadata {key} {shown_name(meta.get(key))} is not an expression name (up to 40 "
+                "letters, digits, spaces, '-', '_', '.' or '+')"
+            )
+    meta["training_set"] = _plain(meta.get("training_set", ""))
+    return ModelEntry.from_metadata(name, path, meta)
+
+
+def _plain(text: str, limit: int = 120) -> str:
+    """``text`` with only letters, digits, spaces and plain punctuation (no markup), cut to ``limit``."""
+    kept = re.sub(r"[^\w .,;:()/+%-]+", " ", text).strip()
+    return kept if len(kept) <= limit else kept[: limit - 1] + "…"
 
 
 class SessionCatalog:
@@ -100,7 +116,7 @@ class SessionCatalog:
         gone = self.user.gone(name) if self.user is not None else None
         if gone:
             raise ModelFileError(gone)
-        raise ModelFileError(f"unknown expression {name!r}; available: {', '.join(self.entries)}")
+        raise ModelFileError(f"unknown expression {shown_name(name)}; available: {', '.join(self.entries)}")
 
     def model(self, name, backend: str = "numpy"):
         if name in self.extra:
@@ -170,6 +186,34 @@ def _paths(files) -> list[Path]:
     return [Path(getattr(f, "name", f)) for f in files]
 
 
+def _first_of_each_name(files: list[Path], label: str, failures: list[Failure]) -> list[Path]:
+    """The files with a name (without extension) not taken by an earlier one; the others are listed
+    in ``failures`` (the same photo uploaded twice, or two photos called alike)."""
+    first: dict[str, Path] = {}
+    for p in files:
+        key = p.stem.casefold()
+        if key not in first:
+            first[key] = p
+        else:
+            same = _same_bytes(first[key], p)
+            failures.append(
+                Failure(
+                    p,
+                    f"the same photo as {first[key].name}, given twice in the '{label}' photos"
+                    if same
+                    else f"another '{label}' photo is also called {p.stem!r} ({first[key].name}); only that one is used",
+                )
+            )
+    return list(first.values())
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
 def pair_uploads(sources, targets) -> tuple[list[Pair], list[Failure]]:
     """Pairs of uploaded photos with the same file name (without extension), and the unpaired ones."""
     src, tgt = _paths(sources), _paths(targets)
@@ -183,8 +227,11 @@ def pair_uploads(sources, targets) -> tuple[list[Pair], list[Failure]]:
                 f"too many photos: {len(files)} {label} photos, but this server trains on at most "
                 f"{MAX_PAIRS} pairs; leave some out"
             )
+    unpaired = []
+    src = _first_of_each_name(src, "before", unpaired)
+    tgt = _first_of_each_name(tgt, "after", unpaired)
     by_stem = {p.stem.casefold(): p for p in tgt}
-    pairs, unpaired = [], []
+    pairs = []
     for p in src:
         t = by_stem.pop(p.stem.casefold(), None)
         if t is None:

@@ -24,7 +24,9 @@ from mr_core.errors import MRError
 from mr_core.face import default_detector
 from mr_core.synthesis import MAX_INTENSITY
 
+from .apicheck import ApiCheck
 from .components import checked_radio, checked_slider, crops_output, photo_input, photo_output, user_error
+from .editor_tab import mount_editor_tab
 from .engine import ModelCatalog, backend_choices, load_photo, synthesize_photo
 from .examples import example_photos
 from .housekeeping import Housekeeping, TempSweeper, lifespan
@@ -77,11 +79,14 @@ over the aligned face:
 - **neighbour weights**: how much each neighbour counts, one tile per offset (the top-left tile is the
   neighbour above and to the left, the middle tile is the centre weight again).
 
-*Shape + texture* models (the default) first move the person's own pixels by a fixed warp learned from 478
-face landmarks — the **learned motion** panel, with arrows showing where the content moves (mouth corners
-out and up, cheeks raised) — and their masked regression predicts only the *change* of colour of the
-moved face: its weights sum to about 0 where nothing changes, and its bias holds the average change
-(lighter teeth line, shading of the cheeks).
+*Mesh + MR* models (the shipped ones, and what the Train tab trains) move each face by its own 478
+landmarks: a linear shape model predicts where they go (mouth corners out and up, lips apart, cheeks
+raised) and the photo is warped over the face mesh at its own resolution; their masked regression
+learned on shape-normalised faces fills what opens (teeth) and adds the shading. *Shape + texture* models
+(another method of `train --method`) move the person's pixels by one fixed warp instead — the **learned
+motion** panel, with arrows showing where the content moves — and their masked regression predicts only
+the *change* of colour of the moved face: its weights sum to about 0 where nothing changes, and its bias
+holds the average change.
 """
 
 NO_MODELS = """\
@@ -188,7 +193,7 @@ def launch_options() -> dict:
         "css": CSS,
         "head": HEAD,
         "footer_links": ["api"],
-        "app_kwargs": {"middleware": [Middleware(BodyLimit)], "lifespan": lifespan},
+        "app_kwargs": {"middleware": [Middleware(BodyLimit), Middleware(ApiCheck)], "lifespan": lifespan},
     }
 
 
@@ -326,6 +331,7 @@ def build_demo(
                             max_height=320,
                         )
                         status = gr.Markdown(label="Status", elem_id="status")
+            mount_editor_tab(load_photo, intensity, detector=detector, speak=_speak)
             connect_live = mount_live_tab(catalog, expression, intensity, backend, detector=detector)
             connect_video = mount_video_tab(
                 catalog,

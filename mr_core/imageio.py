@@ -141,6 +141,12 @@ def read_image(
                     )
                 if width == 0 or height == 0:
                     raise ImageReadError(f"{label}: image is empty ({width}x{height} pixels)")
+                frames = int(getattr(im, "n_frames", 1) or 1)
+                if frames > 1:
+                    raise ImageReadError(
+                        f"{label}: is an animated image ({frames} frames), not a photo; give one frame as a "
+                        "photo, or the animation as a video (e.g. MP4)"
+                    )
                 fmt = im.format
                 icc = im.info.get("icc_profile") if im.mode in ("RGB", "RGBA", "P") else None
                 im.load()

@@ -7,8 +7,9 @@ shipped ``smile`` model, as the editor fills it).  The mean over the faces is th
 shape's response curve, stored in ``mr_core/assets/expression_rig.safetensors`` (``calibration_weights``,
 ``calibration_scores``) with the faces used; :meth:`mr_core.face.rig.ExpressionRig.weights_for` inverts it.
 
-The faces are the London subjects *not* in ``models/split_test.txt`` (nor, where it exists, in
-``models/split_heldout.txt``), so the rig's figures in ``evaluate --editor`` come from faces it never saw.
+The faces are London subjects in neither ``models/split_test.txt`` nor ``models/split_validation.txt``
+(the first ``--faces`` of the others, sorted), so the face editor's figures, measured on the test
+subjects, come from faces the rig never saw.
 
 Usage::
 
@@ -34,7 +35,7 @@ GRID = np.round(np.arange(0.0, 3.01, 0.25), 2)
 
 def _held_out(models: Path) -> set[str]:
     out: set[str] = set()
-    for name in ("split_test.txt", "split_heldout.txt"):
+    for name in ("split_test.txt", "split_validation.txt", "split_heldout.txt"):
         p = models / name
         if p.exists():
             out |= {

@@ -1,6 +1,6 @@
 """Choose the shape-texture method's lower-face gain by cross-validation on the training subjects only.
 
-The held-out subjects (models/split_heldout.txt) are never looked at: the other 80 London pairs are
+The held-out subjects (models/split_validation.txt) are never looked at: the other 80 London pairs are
 split into 4 folds of 20 (every 4th name); for each gain a model is trained on 3 folds and measured
 on the 4th with the evaluation's own metrics, and the results are averaged over the folds.
 

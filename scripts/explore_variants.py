@@ -1,6 +1,6 @@
 """Compare masked-regression variants on the project's held-out split, with the project's metrics.
 
-Every variant is trained on the London pairs that are *not* in ``models/split_heldout.txt`` and
+Every variant is trained on the London pairs that are *not* in ``models/split_validation.txt`` and
 evaluated on the held-out ones with :func:`mr_core.evaluation.evaluate.evaluate_crops` (the metric
 definitions of ``python -m mr_core evaluate``: PSNR/SSIM against the real target, smile score
 of input/output/target from the FaceLandmarker blendshapes, fraction of the real change, SSIM

@@ -1,10 +1,11 @@
 """``python -m mr_core evaluate``: measure a model on paired source/target photos.
 
-Example (the held-out London subjects, the shipped smile model)::
+Example (the London test subjects, the shipped smile model, which saw them in training; the model
+card's test figures come from models trained with ``--exclude-file models/split_test.txt``)::
 
     python -m mr_core evaluate --expression smile \\
         --source-dir ../shared/data/london/neutral --target-dir ../shared/data/london/smiling \\
-        --pairs-file models/split_heldout.txt -o runs/eval-smile
+        --pairs-file models/split_test.txt -o runs/eval-smile
 
 prints a table (one line per pair and the mean) and writes ``report.json`` and
 ``contact_sheet.png`` (input | output | target) to the output folder.
@@ -48,6 +49,13 @@ def add_parser(subparsers) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", metavar="FILE", help="model file (.safetensors)")
     which.add_argument("--expression", metavar="NAME", help="a shipped model by name, e.g. smile or neutral")
+    which.add_argument(
+        "--editor",
+        action="store_true",
+        help="measure the face editor: on each source face, single-key requests and every preset (asked "
+        "against measured scores, drift of the keys not asked) and a copy of the next subject's target "
+        "photo (profile distance to it); writes report.json and editor_sheet.png (input, then each preset)",
+    )
     p.add_argument("--source-dir", required=True, metavar="DIR", help="folder of source photos (model input)")
     p.add_argument("--target-dir", required=True, metavar="DIR", help="folder of real target photos")
     subset = p.add_mutually_exclusive_group()
@@ -117,6 +125,8 @@ def run(args) -> int:
 
     if args.columns < 1:
         raise DataError(f"--columns must be 1 or more, got {args.columns}")
+    if args.editor:
+        return run_editor(args)
     path = resolve_model(expression=args.expression, path=args.model)
     model = load_model(path, backend=args.backend)
     if not args.crops:  # given crops are used at the model's size, whatever it is
@@ -148,7 +158,7 @@ def run(args) -> int:
         "source_dir": str(args.source_dir),
         "target_dir": str(args.target_dir),
         "pairs_file": str(args.pairs_file) if args.pairs_file else None,
-        "subjects": list(args.subjects) if args.subjects else None,
+        "subjects": [p.name for p in pairs],
         "crops": bool(args.crops),
         "backend": args.backend,
     }
@@ -162,6 +172,8 @@ def run(args) -> int:
             f"expression score: {expr}; fraction of the real change (from the means): "
             f"{'-' if agg is None else f'{agg:.2f}'}"
         )
+    given = f"from {args.pairs_file}" if args.pairs_file else ("given" if args.subjects else "found")
+    print(f"subjects ({len(pairs)}, {given}): {', '.join(p.name for p in pairs)}")
     if summary.get("profile_ratio") is not None:
         print(
             f"blendshape profile: output-to-real distance / input-to-real distance = "
@@ -182,3 +194,52 @@ def run(args) -> int:
     if n_failed:
         print(f"{n_failed} of {len(results)} pairs failed", file=sys.stderr)
     return 0 if n_failed == 0 else 1
+
+
+def run_editor(args) -> int:
+    """``evaluate --editor``: the face editor's closed-loop figures (see :mod:`mr_core.evaluation.editor`)."""
+    import json
+
+    from ..core.modelfile import resolve_model
+    from ..evaluation import evaluate as ev
+    from ..evaluation.editor import editor_contact_sheet, evaluate_editor
+    from ..imageio import read_image, write_image
+    from ..methods import load_model
+
+    subjects = read_name_list(args.pairs_file) if args.pairs_file is not None else args.subjects
+    pairs = ev.find_pairs(args.source_dir, args.target_dir, subjects)
+    out_dir = make_output_dir(Path(args.output_dir))
+    sources = [(p.name, read_image(p.source)) for p in pairs]
+    references = [read_image(pairs[(i + 1) % len(pairs)].target) for i in range(len(pairs))]
+    report = evaluate_editor(sources, references, mouth_model=load_model(resolve_model(expression="smile")))
+    for line in report.failures:
+        print(line, file=sys.stderr)
+    summary = report.summary()
+    req = summary["requests"]
+    print(f"faces: {summary['faces']} ({', '.join(report.faces)})")
+    print(
+        f"single-key requests: asked vs measured {req['error']:.3f} (mean abs), drift of the others {req['drift']:.3f}"
+    )
+    for key, err in req["error_by_key"].items():
+        print(f"  {key:<13} {err:.3f}")
+    print("presets (error over every key asked, drift of the others):")
+    for name, r in summary["presets"].items():
+        drift = "-" if r["drift"] is None else f"{r['drift']:.3f}"
+        print(f"  {name:<10} {r['error']:.3f}  {drift}")
+    ratio = summary["reference"]["profile_ratio"]
+    if ratio is not None:
+        print(f"reference copy: output-to-reference / input-to-reference profile distance {ratio:.2f} (52 keys), "
+              f"{summary['reference']['profile_ratio_measured_keys']:.2f} (measured keys)")  # fmt: skip
+    print(f"shown but hardly measured by the landmarker: {', '.join(summary['not_measured'])}")
+    full = {
+        "summary": summary,
+        "requests": report.requests,
+        "presets": report.presets,
+        "references": report.references,
+    }
+    path = out_dir / "report.json"
+    path.write_text(json.dumps(full, indent=1), encoding="utf-8")
+    print(f"wrote {path}")
+    sheet = write_image(out_dir / "editor_sheet.png", editor_contact_sheet(report), replace=True)
+    print(f"wrote {sheet}")
+    return 1 if report.failures else 0

@@ -90,29 +90,53 @@ def add_parser(subparsers) -> None:
         "-o", "--output-dir", required=True, metavar="OUTDIR", help="folder for the results (created)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="also take the photos and videos in the folders' subfolders (each written to the same "
+        "subfolder of OUTDIR)",
+    )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo or video files, or folders of them")
     p.set_defaults(func=run)
 
 
-def collect_inputs(inputs) -> list[Path]:
-    """Files as given, folders expanded to their image files (sorted, not recursive), no repeats."""
+def _takes(p: Path) -> bool:
+    return (
+        p.is_file()
+        and not p.name.startswith(".")
+        and (p.suffix.lower() in IMAGE_SUFFIXES or p.suffix.lower() in VIDEO_SUFFIXES)
+    )
+
+
+def collect_inputs(inputs, recursive: bool = False, where: dict | None = None) -> list[Path]:
+    """Files as given, folders expanded to their image and video files (sorted; their subfolders'
+    too when ``recursive``, hidden ones left out), no repeats.  ``where``, when given, gets each
+    file's subfolder (relative to the folder given) for those found in subfolders."""
     seen: set[str] = set()
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file()
-                and not p.name.startswith(".")
-                and (p.suffix.lower() in IMAGE_SUFFIXES or p.suffix.lower() in VIDEO_SUFFIXES)
-            )
+            if recursive:
+                found = sorted(
+                    p
+                    for p in path.rglob("*")
+                    if _takes(p) and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            else:
+                found = sorted(p for p in path.iterdir() if _takes(p))
             if not found:
+                deeper = not recursive and any(_takes(p) for p in path.rglob("*"))
                 print(
-                    f"warning: {path}: the folder holds no .jpg, .jpeg, .png, .webp or .bmp; nothing taken from it",
+                    f"warning: {path}: the folder holds no .jpg, .jpeg, .png, .webp, .bmp or video; nothing "
+                    "taken from it" + ("; its subfolders do: add --recursive" if deeper else ""),
                     file=sys.stderr,
                 )
+            if where is not None:
+                for p in found:
+                    if p.parent != path:
+                        where[os.path.normcase(os.path.abspath(p))] = p.parent.relative_to(path)
         else:
             found = [path]
         for f in found:
@@ -159,8 +183,22 @@ def free_name(target: Path, claimed) -> Path:
         n += 1
 
 
+def _faces(n: int) -> str:
+    return f"{n} face" + ("" if n == 1 else "s")
+
+
 def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
+    """A video by its file ending, or an animated GIF (edited as a clip, as the Video tab does)."""
+    suffix = path.suffix.lower()
+    if suffix == ".gif":
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                return int(getattr(im, "n_frames", 1) or 1) > 1
+        except (OSError, UnidentifiedImageError, ValueError):
+            return False  # reading it as a photo will say what is wrong
+    return suffix in VIDEO_SUFFIXES
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -176,7 +214,7 @@ def run(args) -> int:
     from ..core.modelfile import resolve_model
     from ..face import MIN_EYE_DISTANCE, FaceDetector
     from ..methods import load_model
-    from ..synthesis import make_editor, reference_scores, synthesize
+    from ..synthesis import editor_notes, make_editor, reference_scores, synthesize
 
     edits = args.preset is not None or args.targets is not None or args.reference is not None
     if args.expression is None and args.model is None and not edits:
@@ -188,17 +226,22 @@ def run(args) -> int:
     if args.expression is not None or args.model is not None:
         model_path = resolve_model(args.expression, args.model)
         model = load_model(model_path, backend=args.backend)
+        check_model_size(model, model_path)  # (first: it names the model file)
         check_model_template(model)
-        check_model_size(model, model_path)
     reference = None
     if args.reference is not None:
         reference = reference_scores(read_image(args.reference), name=args.reference)
-    editor = make_editor(model, preset=args.preset, targets=args.targets, reference=reference, parts=args.parts)
+    editor = make_editor(
+        model, preset=args.preset, targets=args.targets, reference=reference, parts=args.parts
+    )
     model = editor if editor is not None else model
+    for note in editor_notes(editor):
+        print(f"note: {note}", file=sys.stderr)
     out_dir = Path(args.output_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidParameterError(f"{out_dir}: the output folder is a file, not a folder")
-    files = collect_inputs(args.inputs)
+    subfolders: dict[str, Path] = {}
+    files = collect_inputs(args.inputs, args.recursive, subfolders)
     if not files:
         raise InvalidParameterError(
             "no input images or videos (the folders given hold no .jpg, .jpeg, .png, .webp, .bmp, "
@@ -210,6 +253,7 @@ def run(args) -> int:
     min_eye = args.min_face if args.min_face is not None else MIN_EYE_DISTANCE
     failed = 0
     written = 0
+    faces_changed = 0
     claimed: dict[str, Path] = {}
     input_keys = {os.path.normcase(os.path.abspath(f)) for f in files}
     with (
@@ -228,7 +272,8 @@ def run(args) -> int:
             bar.write(line, file=sys.stderr)
 
         for path in files:
-            target = output_path(path, out_dir)
+            sub = subfolders.get(os.path.normcase(os.path.abspath(path)))
+            target = output_path(path, out_dir / sub if sub is not None else out_dir)
             base = target
             key = os.path.normcase(os.path.abspath(target))
             try:
@@ -236,6 +281,8 @@ def run(args) -> int:
                     raise InvalidParameterError(
                         f"{path}: the output {target} would overwrite an input; choose another output folder"
                     )
+                if sub is not None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
                 if key in claimed or os.path.lexists(target):
                     target = free_name(base, claimed)
 
@@ -259,6 +306,11 @@ def run(args) -> int:
                     )
                     for note in result.skipped:
                         report(f"warning: {note}")
+                    faces_changed += len(result.faces)
+                    if len(result.faces) + len(result.skipped) > 1:
+                        report(
+                            f"{path}: {_faces(len(result.faces))} changed of {len(result.faces) + len(result.skipped)} found"
+                        )
                     target = write_image(
                         target,
                         result.image,
@@ -282,6 +334,8 @@ def run(args) -> int:
                 report(f"{path}: cannot write {target} ({write_error_reason(target, exc)})")
             bar.update(1)
     summary = f"wrote {written} of {len(files)} input(s) to {out_dir}"
+    if faces_changed:
+        summary += f" ({_faces(faces_changed)} changed in the photos)"
     print(summary + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 

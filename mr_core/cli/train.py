@@ -16,7 +16,7 @@ from ..data import CropLoader
 from ..errors import DataError, InvalidParameterError, MRError
 from ..imageio import write_image
 from ..methods import get_method, trainable_methods
-from ..training import fit_pairs, new_model
+from ..training import DEFAULT_METHOD, fit_pairs, new_model
 from .common import (
     DEFAULT_MODEL_NAME,
     _add_data_args,
@@ -56,9 +56,13 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--method",
         choices=methods,
-        default="mr",
+        default=None,
         help="; ".join(
-            f"{name}: {get_method(name).description}" + (" (default)" if name == "mr" else "")
+            f"{name}: {get_method(name).description}"
+            + {
+                DEFAULT_METHOD: " (the default with --align: what the shipped models are)",
+                "mr": " (the default without --align)",
+            }.get(name, "")
             for name in methods
         ),
     )
@@ -66,6 +70,22 @@ def add_parser(sub) -> None:
         "--shape-lam",
         type=_positive_float,
         help="mesh-mr: ridge weight of the shape model (default: chosen by cross-validation)",
+    )
+    p.add_argument(
+        "--motion-gain",
+        type=_positive_float,
+        help="mesh-mr: gain on the predicted motion (default: the one chosen by cross-validation, "
+        "scripts/choose_settings.py)",
+    )
+    p.add_argument(
+        "--mouth-gain",
+        type=_positive_float,
+        help="mesh-mr: gain on the lips' own motion, on top of --motion-gain (default: 1)",
+    )
+    p.add_argument(
+        "--lid-gain",
+        type=ranged(float, 0),
+        help="mesh-mr: gain on the lower lids' predicted rise (default: 1)",
     )
     p.add_argument(
         "--texture-sigma", type=ranged(float, 0), default=2.0, help="shape-texture: blur of the change"
@@ -137,12 +157,18 @@ _METHOD_FLAGS = {
     "lower_gain": lambda args: args.lower_gain,
     "mirror": lambda args: not args.no_mirror,
     "shape_lam": lambda args: args.shape_lam,
+    "motion_gain": lambda args: args.motion_gain,
+    "mouth_gain": lambda args: args.mouth_gain,
+    "lid_gain": lambda args: args.lid_gain,
 }
 
 
 def _new_model(args, source: str, target: str, template: str | None):
     names = get_method(args.method).param_names()  # its argument combinations are checked by _check_method
     params = {name: flag(args) for name, flag in _METHOD_FLAGS.items() if name in names}
+    for name in ("motion_gain", "mouth_gain", "lid_gain"):
+        if name in params and params[name] is None:  # not given: the method's default
+            del params[name]
     return new_model(
         args.method,
         receptive_field=args.receptive_field,
@@ -174,6 +200,8 @@ def _check_method(args) -> None:
 
 def run_train(args) -> int:
     t0 = time.perf_counter()
+    if args.method is None:  # what ships (mesh + MR) on photos it aligns; the paper's MR on ready crops
+        args.method = DEFAULT_METHOD if args.align else "mr"
     _check_method(args)
     pairs = _pairs_from_args(args, "train")
     size = _size(args)

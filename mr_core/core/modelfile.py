@@ -35,7 +35,7 @@ FORMAT_NAME = "mr-expression"
 #: lighting fields (``photometric`` true): an older reader refuses them instead of silently ignoring
 #: them; version 3 marks mesh-mr files (shape model tensors).  Every other file is written as
 #: version 1, which any reader takes.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 SUFFIX = ".safetensors"
 
 
@@ -219,6 +219,11 @@ def _check_declared_shapes(path: Path, header: dict, meta: dict[str, str]) -> No
         )
 
 
+#: Largest sum of a window's absolute weights plus the bias (how much an output pixel can amplify its
+#: input in [0, 1]): the shipped models stay below 3; a model above this turns every face to noise.
+MAX_GAIN = 1e4
+#: Largest absolute value of any tensor of a model file (landmark coordinates are at most a few thousand).
+MAX_VALUE = 1e6
 #: Longest error message about a model file; a metadata value is shown cut to _MAX_SHOWN characters.
 _MAX_MESSAGE = 400
 _MAX_SHOWN = 60
@@ -334,6 +339,21 @@ def read_model_file(
         raise ModelFileError(f"{path}: tensors are {weights.dtype}, metadata says {meta['dtype']}")
     if not (np.isfinite(weights).all() and np.isfinite(bias).all()):
         raise ModelFileError(f"{path}: the model's weights contain NaN or infinite values")
+    gain = float((np.abs(weights.astype(np.float64)).sum(axis=0) + np.abs(bias.astype(np.float64))).max())
+    if gain > MAX_GAIN:
+        raise ModelFileError(
+            f"{path}: the model's weights are implausibly large (one output pixel sums {gain:.3g} times "
+            f"its input, more than {MAX_GAIN:g}; a trained model stays below 10); the file is damaged or not "
+            "a trained model"
+        )
+    # (NaN and infinite values of the other tensors are left to the method's own checks)
+    finite = [np.abs(t[np.isfinite(t)]) for t in tensors.values()]
+    extreme = max((float(v.max()) for v in finite if v.size), default=0.0)
+    if extreme > MAX_VALUE:
+        raise ModelFileError(
+            f"{path}: the model holds a value of {extreme:.3g}, more than {MAX_VALUE:g}; the file is damaged "
+            "or not a trained model"
+        )
     return meta, tensors
 
 
@@ -357,5 +377,5 @@ def resolve_model(expression: str | None = None, path: str | os.PathLike | None 
     models = shipped_models()
     if expression not in models:
         valid = ", ".join(models) or f"none: {MODELS_DIR} has no *{SUFFIX} files"
-        raise ModelFileError(f"unknown expression {expression!r}; shipped models: {valid}")
+        raise ModelFileError(f"unknown expression {_shown(expression)}; shipped models: {valid}")
     return models[expression]

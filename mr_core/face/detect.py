@@ -189,6 +189,37 @@ class FaceDetector:
         faces.sort(key=lambda f: f.area, reverse=True)
         return faces
 
+    def detect_all(self, image) -> list[DetectedFace]:
+        """Every face of a photo, also the small ones of a group photo: :meth:`detect` on the whole
+        photo, then the full-range model on overlapping tiles (see :func:`tile_grid`), each face
+        kept once (the best-scored of those that overlap), largest first.  Several times slower than
+        :meth:`detect` on a large photo (tens of tiles); meant for photos, not for video frames."""
+        rgb = _as_rgb(image)
+        h, w = rgb.shape[:2]
+        found = self.detect(rgb)
+        with self._lock:
+            if self._closed:
+                raise InvalidParameterError("this FaceDetector has been closed")
+            for x0, y0, side in tile_grid(w, h):
+                tile = rgb[y0 : y0 + side, x0 : x0 + side]
+                scale = min(1.0, TILE_INPUT / side)
+                small = (
+                    tile
+                    if scale == 1.0
+                    else cv2.resize(
+                        tile,
+                        (max(1, round(tile.shape[1] * scale)), max(1, round(tile.shape[0] * scale))),
+                        interpolation=cv2.INTER_AREA,
+                    )
+                )
+                th, tw = tile.shape[:2]
+                for det in self._run("full", small):
+                    face = _face_of(det, tw, th, x0, y0, tw / small.shape[1])
+                    if face is None or _touches_inner_edge(face, x0, y0, tw, th, w, h):
+                        continue  # a face cut by the tile's edge: the neighbouring tile has it whole
+                    found.append(face)
+        return _one_each(found)
+
     def close(self) -> None:
         """Release the MediaPipe tasks (idempotent)."""
         with self._lock:
@@ -198,6 +229,71 @@ class FaceDetector:
                 with native_stderr_silenced():
                     for task in tasks.values():
                         task.close()
+
+
+#: Tiles of :meth:`FaceDetector.detect_all`: the smallest tile side (pixels of the photo; faces of
+#: about a tenth of it and more are found), the factor between tile sizes, their overlap (a face up to
+#: this fraction of a tile lies whole in one of them), and the side a tile is scaled down to first.
+TILE_MIN, TILE_STEP, TILE_OVERLAP, TILE_INPUT = 480, 3, 0.35, 640
+#: Detections whose boxes overlap by more than this (intersection over union) are one face.
+SAME_FACE_IOU = 0.3
+
+
+def tile_grid(width: int, height: int) -> list[tuple[int, int, int]]:
+    """``(x, y, side)`` of the square tiles :meth:`FaceDetector.detect_all` looks at: sides
+    ``TILE_MIN * TILE_STEP**k`` smaller than the photo's long side, overlapping by ``TILE_OVERLAP``."""
+    tiles = []
+    side = TILE_MIN
+    while side < max(width, height):
+        stride = max(1, int(side * (1 - TILE_OVERLAP)))
+        xs = list(range(0, max(1, width - side), stride)) + [max(0, width - side)]
+        ys = list(range(0, max(1, height - side), stride)) + [max(0, height - side)]
+        tiles += [(x, y, side) for y in sorted(set(ys)) for x in sorted(set(xs))]
+        side *= TILE_STEP
+    return tiles
+
+
+def _face_of(det, tw: int, th: int, x0: int, y0: int, sx: float) -> DetectedFace | None:
+    """A MediaPipe detection on a tile (keypoints relative to it, the box in pixels of the tile as
+    scaled by ``1 / sx``) in photo pixels."""
+    kps = np.array([[x0 + kp.x * tw, y0 + kp.y * th] for kp in det.keypoints], dtype=np.float64)
+    if kps.shape != (6, 2) or not np.all(np.isfinite(kps)):
+        return None
+    bb = det.bounding_box
+    box = (x0 + bb.origin_x * sx, y0 + bb.origin_y * sx, bb.width * sx, bb.height * sx)
+    score = float(det.categories[0].score) if det.categories else 0.0
+    return DetectedFace(box=box, keypoints=kps, score=score)
+
+
+def _touches_inner_edge(face: DetectedFace, x0: int, y0: int, tw: int, th: int, w: int, h: int) -> bool:
+    x, y, bw, bh = face.box
+    margin = 2.0
+    return (
+        (x0 > 0 and x < x0 + margin)
+        or (y0 > 0 and y < y0 + margin)
+        or (x0 + tw < w and x + bw > x0 + tw - margin)
+        or (y0 + th < h and y + bh > y0 + th - margin)
+    )
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _one_each(faces: list[DetectedFace]) -> list[DetectedFace]:
+    """One detection per face (the best-scored of those overlapping), largest first."""
+    kept: list[DetectedFace] = []
+    for face in sorted(faces, key=lambda f: f.score, reverse=True):
+        if all(_iou(face.box, k.box) <= SAME_FACE_IOU for k in kept):
+            kept.append(face)
+    kept.sort(key=lambda f: f.area, reverse=True)
+    return kept
 
 
 _default_detector: FaceDetector | None = None

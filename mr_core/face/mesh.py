@@ -21,6 +21,12 @@ N_POINTS = 478
 INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 #: Outer lip contour, the same way round from the right mouth corner (61).
 OUTER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+#: Each eye's opening (its contour in order, the person's right eye first), then its iris centre.
+EYE_CONTOURS = (
+    (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
+    (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249),
+)
+IRIS_CENTRES = (468, 473)
 #: Mid-points of the inner lips (upper, lower) and the mouth corners (right, left).
 LIP_MIDPOINTS = (13, 14)
 MOUTH_CORNERS = (61, 291)

@@ -61,7 +61,7 @@ MEASURABLE = 0.25
 #: features stretch; eyelids may go a little further (a full blink), keys the landmarker hardly
 #: measures up to their gain.
 MAX_WEIGHT = 1.25
-MAX_WEIGHT_OF = {"eyeBlink": 1.6, "browDown": 1.0}
+MAX_WEIGHT_OF = {"eyeBlink": 1.6, "browDown": 1.75}
 #: Weight per unit of score for keys the landmarker hardly measures (frown, sneer, lower lip down, wide
 #: eyes, cheek raise): their shapes look right at about twice ICT's unit weight.
 UNMEASURED_GAIN = 2.0

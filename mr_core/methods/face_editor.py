@@ -27,6 +27,7 @@ Intensity ``a`` scales the whole edit (0 leaves the face unchanged, 1 is what wa
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cache
 
 import numpy as np
 
@@ -65,10 +66,12 @@ AU_TABLE: dict[int, tuple[str, ...]] = {
 }
 
 #: The basic emotions' FACS prototypes (EMFACS), AU -> intensity (0..1; FACS B ~ 0.4, C ~ 0.6, D ~ 0.8).
+#: ``sad`` is AU1 + AU15 + AU17 (EMFACS's 1 + 4 + 15 + 17 without AU4, which on the rig lowers the very
+#: brows AU1 raises and reads as anger).
 #: ``contempt`` is one-sided (the face's own right: MediaPipe's ``...Left``); ``neutral`` rests every key.
 PRESET_AUS: dict[str, dict[int | str, float]] = {
     "happy": {6: 0.6, 12: 0.8},
-    "sad": {1: 0.8, 4: 0.2, 15: 0.7},
+    "sad": {1: 0.8, 15: 0.7, 17: 0.3},
     "surprised": {1: 0.8, 2: 0.8, 5: 0.7, 26: 0.35},
     "afraid": {1: 0.8, 2: 0.5, 4: 0.4, 5: 0.8, 20: 0.6, 26: 0.25},
     "angry": {4: 0.9, 5: 0.4, 7: 0.6, 24: 0.6},
@@ -92,7 +95,7 @@ EYE_LIDS = (
     ((263, 466, 388, 387, 386, 385, 384, 398, 362), (263, 249, 390, 373, 374, 380, 381, 382, 362)),
 )
 #: Blendshapes that move the lids (every other key leaves the eye contours where they are).
-EYE_KEYS = ("eyeBlink", "eyeSquint", "eyeWide", "cheekSquint")
+EYE_KEYS = ("eyeBlink", "eyeSquint", "eyeWide", "cheekSquint", "browDown")
 _EYE_POINTS = [p for up, lo in EYE_LIDS for p in up + lo]
 #: The pinned ring around the face: the outline scaled by this much about the outline's centre.
 RING_SCALE = 1.3
@@ -227,8 +230,6 @@ class FaceEditor(Method):
         out: dict[str, float] = {}
         if self.preset:
             out.update(preset_targets(self.preset))
-            for key in LEARNED_MOUTH.get(str(self.preset).strip().lower(), ()) if self.mouth_model else ():
-                out.pop(key, None)
         if self.reference:
             out.update(reference_targets(self.reference, self.parts))
         for name, value in (self.targets or {}).items():
@@ -240,9 +241,17 @@ class FaceEditor(Method):
         return out
 
     # ------------------------------------------------------------------ geometry
+    def _learned_mouth(self) -> tuple[str, ...]:
+        """The keys the learned smile moves in place of the rig (a preset in :data:`LEARNED_MOUTH`)."""
+        if self.base is not None or self.mouth_model is None:
+            return ()
+        return LEARNED_MOUTH.get(str(self.preset).strip().lower(), ())
+
     def weights(self, analysis, asked=None) -> dict[str, float]:
         """The rig weights (by MediaPipe name) that take this face from its measured scores to the asked."""
         asked = self.asked() if asked is None else asked
+        learned = self._learned_mouth()
+        asked = {k: v for k, v in asked.items() if k not in learned}
         return load_rig().weights_for(asked, analysis.blendshapes)
 
     def motion(self, analysis, weights: dict[str, float]) -> np.ndarray:
@@ -256,9 +265,7 @@ class FaceEditor(Method):
         motion[_EYE_POINTS] = 0.0  # only what closes, narrows or widens the eyes moves their lids
         if eyes:
             motion += rig.displacement(eyes, pose)
-        base = self.base
-        if base is None and self.mouth_model is not None and str(self.preset).strip().lower() in LEARNED_MOUTH:
-            base = self.mouth_model
+        base = self.base if self.base is not None else (self.mouth_model if self._learned_mouth() else None)
         if base is not None:
             motion = motion + (base.predict_landmarks(L, 1.0) - L)
         return motion
@@ -379,6 +386,68 @@ def _signed_areas(P, tri):
     return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
 
 
+#: Lids whose gap shrinks below this fraction of their own meet: a nearly closed eye is closed (else a
+#: pale slit of the eye's white stays between them).
+SHUT = 0.25
+
+
+def closed_lids(L: np.ndarray, La: np.ndarray) -> np.ndarray:
+    """``La`` with the lids of each eye brought together where the edit leaves less than :data:`SHUT` of
+    their gap: they meet a third of the way up from the lower lid (where a closed eye's lash line is)."""
+    La = La.copy()
+    for up, lo in EYE_LIDS:
+        up, lo = list(up[1:-1]), list(lo[1:-1])
+        gap0 = np.linalg.norm(L[up] - L[lo], axis=1)
+        gap1 = np.linalg.norm(La[up] - La[lo], axis=1)
+        if np.median(gap1 / np.maximum(gap0, 1e-6)) < SHUT:
+            meet = La[lo] + (La[up] - La[lo]) / 3.0
+            La[up], La[lo] = meet, meet
+    return La
+
+
+#: Least area a skin triangle of the mesh may keep (a fraction of its own); below it, or turned over, the
+#: motion of its corners is halved until none is (the skin would fold and tear into jagged blocks).
+MIN_AREA = 0.05
+
+
+def unfolded(L: np.ndarray, La: np.ndarray, rounds: int = 8) -> np.ndarray:
+    """``La`` with the motion limited where it would fold the skin of the upper face (above the nose's
+    base, where brows move against the lids): the corners of every triangle there that would turn over or
+    shrink below :data:`MIN_AREA` of its area move half as far, until none does (at most ``rounds`` times).
+    The lower face folds where lips press together, which the renderer resolves (facing triangles last)."""
+    tri = np.asarray(mesh.triangles()[: -len(mesh.mouth_triangles())])
+    tri = tri[(L[tri, 1] < L[2, 1]).all(axis=1)]
+    before = _signed_areas(L, tri)
+    La = La.copy()
+    for _ in range(rounds):
+        bad = _signed_areas(La, tri) / np.where(np.abs(before) > 1e-9, before, 1e-9) < MIN_AREA
+        bad &= np.abs(before) > 1e-6
+        if not bad.any():
+            break
+        corners = np.unique(tri[bad])
+        La[corners] = L[corners] + 0.5 * (La[corners] - L[corners])
+    return La
+
+
+#: The band along the crop's edges over which the motion fades out (a fraction of the crop's side).
+EDGE_BAND = 0.06
+
+
+@cache
+def _edge_ramp(h: int, w: int) -> np.ndarray:
+    """1 inside the crop, falling smoothly to 0 at its edges over :data:`EDGE_BAND` of its side."""
+
+    def ramp(n: int) -> np.ndarray:
+        band = max(1.0, EDGE_BAND * n)
+        d = np.minimum(np.arange(n), np.arange(n)[::-1]) / band
+        t = np.clip(d, 0.0, 1.0)
+        return t * t * (3.0 - 2.0 * t)
+
+    out = np.outer(ramp(h), ramp(w)).astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
 def render(x: np.ndarray, L: np.ndarray, La: np.ndarray, mouth_model=None, fade: float = 1.0):
     """Warp a float crop (h, w, 3) from landmarks ``L`` to ``La`` (478, 2) and fill a mouth that opens.
 
@@ -387,6 +456,7 @@ def render(x: np.ndarray, L: np.ndarray, La: np.ndarray, mouth_model=None, fade:
     import cv2
 
     h, w = x.shape[:2]
+    La = closed_lids(L, unfolded(L, La))
     eyes_move = any(np.abs(La[list(up + lo)] - L[list(up + lo)]).max() > 1e-3 for up, lo in EYE_LIDS)
     tri = [mesh.triangles(), _ring_triangles()] + ([eye_triangles()] if eyes_move else [])
     tri = np.concatenate(tri)
@@ -405,6 +475,8 @@ def render(x: np.ndarray, L: np.ndarray, La: np.ndarray, mouth_model=None, fade:
         cv2.fillPoly(keep, [poly], 1.0, lineType=cv2.LINE_AA, shift=4)
     ident = geometry.identity_map((h, w))
     moving = moving + keep[..., None] * (ident - moving)
+    # the motion fades out towards the crop's edges, so the photo around the crop meets it without a seam
+    moving = ident + (moving - ident) * _edge_ramp(h, w)[..., None]
     moved = geometry.warp_image(x, moving)
     change = np.zeros_like(moved)
     opened = mesh.mouth_opening(La[None])[0] - mesh.mouth_opening(L[None])[0]

@@ -48,6 +48,12 @@ from .texture import TEXTURE_CONSTRAINTS, TextureModel
 EXTRA_TENSORS = ("shape_mean", "shape_delta", "shape_weights", "reference_shape")
 #: Tensors of models whose metadata says ``mouth_model: true`` (learned from open mouths).
 MOUTH_TENSORS = ("mouth_colour", "mouth_detail")
+#: Tensors of models whose metadata says ``mouth_bank: true``: every open training mouth's detail
+#: (in the reference frame's mouth box), the shape of its face (its key) and its colour over the
+#: same photo's eye whites.
+BANK_TENSORS = ("mouth_bank", "mouth_keys", "mouth_white")
+#: Mouths of the bank blended for one face: its nearest ones by the shape of the lower face.
+BANK_NEAREST = 3
 
 #: Ridge weights tried by the cross-validation of the shape model (coordinates in crop widths).
 SHAPE_LAMS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -60,11 +66,43 @@ MIN_OPEN_PAIRS = 8
 OUTLINE_TAPER = 0.12
 #: Scale (Gaussian sigma, pixels of a 256-pixel crop) below which the medoid mouth's detail is kept.
 MOUTH_DETAIL_SIGMA = 2.0
+#: Points that fix a face's frame for the shape model (they do not move with the expression): the
+#: irises, the eyes' corners and the nose's ridge and tip.
+_STILL = tuple(range(468, 478)) + (33, 133, 263, 362) + (1, 2, 4, 5, 6, 98, 168, 195, 197, 327)
+#: Each eye's lower lid (inner contour points between the corners, the person's right eye first) and
+#: the upper-lid and lower-lid midpoints that give the eye's height.  A lower lid may rise (a smile
+#: narrows the eyes), never sink, and by at most :data:`LID_RISE` of the eye's height, so that the
+#: pupil stays in view; the iris under it keeps its own pixels.
+LOWER_LIDS = ((155, 154, 153, 145, 144, 163, 7), (382, 381, 380, 374, 373, 390, 249))
+_EYE_HEIGHT = ((159, 145), (386, 374))
+LID_RISE = 0.35
+#: The default gain on the predicted motion (``motion_gain``), chosen by cross-validation over the
+#: training subjects (``scripts/choose_settings.py``): a ridge prediction is an average of many
+#: people's motions, and an average of broad and narrow smiles reads weaker than either.
+MOTION_GAIN = 1.0
+#: The gain on the lips' own motion (``mouth_gain``), on top of :data:`MOTION_GAIN`: it fades from the
+#: lips' points to 1 over :data:`MOUTH_REACH` of the face's width.  The ridge prediction averages
+#: open and closed smiles, so an opened mouth comes out narrower than a real broad smile's.
+MOUTH_GAIN = 1.0
+MOUTH_REACH = 0.12
+#: The gain on the lower lids' predicted rise (``lid_gain``, within :data:`LID_RISE`): a ridge
+#: prediction of a few pixels' motion from a neutral face is shrunk towards the mean, which for the
+#: lids is small.
+LID_GAIN = 1.0
+#: Lips apart by less than the first of these fractions of the mouth's width after the edit are
+#: closed (upper and lower inner lip meet half-way), by more than the second left as predicted, in
+#: between partly: real mouths are closed or open, and a sliver between them showed as a thin pale
+#: line of teeth (a smile that barely parts the lips, a neutral that does not quite close them).
+CLOSE_BELOW = (0.02, 0.05)
+#: The inner lips' points, upper and lower, paired from one mouth corner to the other.
+_UPPER_INNER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
+_LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
 
 
 def extra_tensors(meta: dict) -> tuple[str, ...]:
     """The tensors beyond ``weights`` and ``bias`` of a mesh-mr model file with metadata ``meta``."""
-    return EXTRA_TENSORS + (MOUTH_TENSORS if meta.get("mouth_model") == "true" else ())
+    bank = BANK_TENSORS if meta.get("mouth_bank") == "true" else ()
+    return EXTRA_TENSORS + (MOUTH_TENSORS if meta.get("mouth_model") == "true" else ()) + bank
 
 
 def _check_landmarks(L, name: str, n: int | None = None) -> np.ndarray:
@@ -113,6 +151,9 @@ class MeshRegressionModel(TextureModel):
         **TEXTURE_CONSTRAINTS,
         "shape_lam": Real(0, strict=True, optional=True),
         "open_threshold": Real(0),
+        "motion_gain": Real(0, strict=True),
+        "mouth_gain": Real(0, strict=True),
+        "lid_gain": Real(0),
     }
 
     def __init__(
@@ -125,6 +166,9 @@ class MeshRegressionModel(TextureModel):
         shape_lam: float | None = None,
         open_threshold: float = 0.08,
         mirror: bool = True,
+        motion_gain: float = MOTION_GAIN,
+        mouth_gain: float = MOUTH_GAIN,
+        lid_gain: float = LID_GAIN,
         source: str = "neutral",
         target: str = "smiling",
         template: str | None = None,
@@ -137,6 +181,9 @@ class MeshRegressionModel(TextureModel):
         self.shape_lam = shape_lam
         self.open_threshold = open_threshold
         self.mirror = mirror
+        self.motion_gain = motion_gain
+        self.mouth_gain = mouth_gain
+        self.lid_gain = lid_gain
         self.source = source
         self.target = target
         self.template = template
@@ -165,6 +212,10 @@ class MeshRegressionModel(TextureModel):
         if self.mirror:
             S, T = np.concatenate([S, self._mirror(S)]), np.concatenate([T, self._mirror(T)])
             groups = np.concatenate([groups, groups])
+        # Each pair in the frame of its source's still points (a similarity fitted to their mean): the
+        # regression then sees the face's shape, not where the detector happened to put the crop.
+        S, T = _to_frame(S, T, S[:, _still_points()].mean(axis=0))
+        S, T = _to_frame(S, T, S[:, _still_points()].mean(axis=0))
         a = S.reshape(len(S), -1) / w
         d = (T - S).reshape(len(S), -1) / w
         lam = self.shape_lam if self.shape_lam is not None else self._choose_shape_lam(a, d, groups)
@@ -173,6 +224,7 @@ class MeshRegressionModel(TextureModel):
         self.shape_mean_ = mean_a.astype(np.float32)
         self.shape_delta_ = mean_d.astype(np.float32)
         self.shape_weights_ = W.astype(np.float32)
+        self.shape_frame_ = "similarity"
         pred = S + self._delta(S)
         ref = pred.mean(axis=0)
         self.reference_shape_ = ref.astype(np.float32)
@@ -184,6 +236,8 @@ class MeshRegressionModel(TextureModel):
         self._reference_raster = self._facing = None
         self._mouth_masks = None
         self._mouth_sum, self._mouth_crops = np.zeros(3), []
+        self._bank_keys, self._bank_white = [], []
+        self.mouth_bank_ = self.mouth_keys_ = self.mouth_white_ = None
         self._learn_mouth = n_open >= MIN_OPEN_PAIRS
         self.mouth_colour_ = self.mouth_detail_ = None
         return self
@@ -204,9 +258,20 @@ class MeshRegressionModel(TextureModel):
             errs.append(e)
         return float(SHAPE_LAMS[int(np.argmin(errs))])
 
-    def _delta(self, L: np.ndarray) -> np.ndarray:
-        """Predicted motion (n, 478, 2) of landmarks (n, 478, 2), pinned points kept still."""
+    def _delta(self, L: np.ndarray, pin: bool = True) -> np.ndarray:
+        """Predicted motion (n, 478, 2) of landmarks (n, 478, 2), pinned points kept still.
+
+        Models of ``shape_frame_ == "similarity"`` (format 4) see each face in the frame of its still
+        points fitted to the mean shape's (the motion is turned back to the crop's frame), so that a
+        crop the detector placed a little off, rotated or scaled (small faces, wide frames) gets the
+        same motion as a well-placed one instead of an extrapolated one."""
         w = self._size[1]
+        L = np.asarray(L, dtype=np.float64)
+        frame = None
+        if getattr(self, "shape_frame_", "crop") == "similarity":
+            mean = self.shape_mean_.astype(np.float64).reshape(mesh.N_POINTS, 2) * w
+            frame = [_similarity(li[_still_points()], mean[_still_points()]) for li in L]
+            L = np.stack([li @ A.T + b for li, (A, b) in zip(L, frame, strict=True)])
         a = L.reshape(len(L), -1) / w
         cached = getattr(self, "_weights64", None)  # the float64 product's weights, converted once
         if cached is None or cached[0] is not self.shape_weights_:
@@ -215,8 +280,21 @@ class MeshRegressionModel(TextureModel):
         # One face: einsum, not BLAS, whose threads stall for milliseconds on a busy CPU at this size.
         p = np.einsum("ij,jk->ik", a, cached[1]) if len(a) == 1 else a @ cached[1]
         d = (self.shape_delta_ + p).reshape(L.shape) * w
-        d[:, mesh.pinned_points()] = 0.0
+        if frame is not None:
+            d = np.stack([di @ np.linalg.inv(A).T for di, (A, _) in zip(d, frame, strict=True)])
+        if pin:
+            d[:, mesh.pinned_points()] = 0.0
         return d
+
+    def _lid_motion(self, L: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """The lower lids' motion (k, 2) of one face's points ``L`` (478, 2): the predicted one (not
+        pinned; in ``d``) turned into a rise only, at most :data:`LID_RISE` of the eye's height."""
+        out = np.zeros_like(d)
+        for lid, (top, bottom) in zip(LOWER_LIDS, _EYE_HEIGHT, strict=True):
+            height = float(np.linalg.norm(L[top] - L[bottom]))
+            rise = float(getattr(self, "lid_gain", 1.0)) * d[list(lid), 1]
+            out[list(lid), 1] = np.clip(rise, -LID_RISE * height, 0.0)
+        return out
 
     def _reference(self):
         if getattr(self, "_reference_raster", None) is None:
@@ -255,13 +333,29 @@ class MeshRegressionModel(TextureModel):
             self._mouth_masks = (hard.astype(bool), soft, box)
         return self._mouth_masks
 
-    def _add_mouths(self, B: np.ndarray) -> None:
-        """Collect the shape-normalised targets' mouth openings (colour sums and crops of the box)."""
+    def _add_mouths(self, B: np.ndarray, Y: np.ndarray, S: np.ndarray, T: np.ndarray) -> None:
+        """Collect the shape-normalised targets' mouth openings (colour sums and crops of the box),
+        their faces' keys (from the sources' points ``S``) and their colour over the eye whites of
+        the same target photo ``Y`` (points ``T``)."""
         hard, _, (y0, y1, x0, x1) = self._mouth()
         if not hard.any() or not len(B):
             return
-        self._mouth_sum = self._mouth_sum + B[:, hard].mean(axis=1).sum(axis=0)
+        means = B[:, hard].mean(axis=1)
+        self._mouth_sum = self._mouth_sum + means.sum(axis=0)
         self._mouth_crops.extend(np.asarray(B[:, y0:y1, x0:x1], dtype=np.float16))
+        for y, src, tgt, m in zip(Y, S, T, means, strict=True):
+            self._bank_keys.append(self._mouth_key(src))
+            white = eye_white(y, tgt)
+            self._bank_white.append(np.full(3, np.nan) if white is None else m / np.maximum(white, 1e-3))
+
+    def _mouth_key(self, L: np.ndarray) -> np.ndarray:
+        """What chooses a face's mouths from the bank: its lips' and lower face's points in the
+        frame of its still points (crop widths, centred)."""
+        w = self._size[1]
+        mean = self.shape_mean_.astype(np.float64).reshape(mesh.N_POINTS, 2) * w
+        A, b = _similarity(np.asarray(L, dtype=np.float64)[_still_points()], mean[_still_points()])
+        P = (np.asarray(L, dtype=np.float64)[list(_KEY_POINTS)] @ A.T + b) / w
+        return (P - P.mean(axis=0)).ravel().astype(np.float32)
 
     def _mouth_model(self):
         """(mouth_colour_ (3,), mouth_detail_ (h, w, 3)) or (None, None) for a model without them."""
@@ -280,18 +374,43 @@ class MeshRegressionModel(TextureModel):
             full[y0:y1, x0:x1] = detail * soft[y0:y1, x0:x1, None]
             self.mouth_colour_ = (self._mouth_sum / len(C)).astype(np.float32)
             self.mouth_detail_ = full
-            self._mouth_crops = []
+            blur = np.stack([cv2.GaussianBlur(c, (0, 0), MOUTH_DETAIL_SIGMA * w / 256.0) for c in C])
+            self.mouth_bank_ = ((C - blur) * soft[y0:y1, x0:x1, None]).astype(np.float32)
+            self.mouth_keys_ = np.asarray(self._bank_keys, dtype=np.float32)
+            ratio = np.asarray(self._bank_white, dtype=np.float64)
+            fill = np.nanmean(ratio, axis=0) if np.isfinite(ratio).any() else np.full(3, 0.6)
+            self.mouth_white_ = np.where(np.isfinite(ratio), ratio, fill).astype(np.float32)
+            self._mouth_crops, self._bank_keys, self._bank_white = [], [], []
         return getattr(self, "mouth_colour_", None), getattr(self, "mouth_detail_", None)
 
-    def _dress_mouth(self, pred: np.ndarray) -> np.ndarray:
-        """MR's prediction in the reference frame with the mouth's hue and detail (see the module)."""
+    def _dress_mouth(self, pred: np.ndarray, x: np.ndarray | None = None, L=None) -> np.ndarray:
+        """MR's prediction in the reference frame with the mouth's colour and detail (see the module).
+
+        With a mouth bank and the input crop ``x`` with its points ``L``: the detail of the training
+        mouths nearest to this face's shape (:data:`BANK_NEAREST`, the nearest weighing most), and
+        the opening's colour that of the same photo's eye whites times those mouths' colour over
+        their own photos' eye whites, so the teeth are lit as the face is.  Otherwise (no bank, eyes
+        not found): MR's brightness with the training mouths' hue and the medoid's detail."""
         colour, detail = self._mouth_model()
         if colour is None:
             return pred
-        hard, soft, _ = self._mouth()
+        hard, soft, (y0, y1, x0, x1) = self._mouth()
         mean = pred[hard].mean(axis=0)
         hue = colour / max(float(colour.mean()), 1e-6) * float(mean.mean())
-        return pred + soft[..., None] * (hue - mean).astype(np.float32) + detail
+        bank = getattr(self, "mouth_bank_", None)
+        if bank is None or x is None or not len(bank):
+            return pred + soft[..., None] * (hue - mean).astype(np.float32) + detail
+        d2 = ((self.mouth_keys_ - self._mouth_key(L)) ** 2).sum(axis=1)
+        near = np.argsort(d2)[:BANK_NEAREST]
+        wts = np.exp(-4.0 * (d2[near] / max(float(d2[near[0]]), 1e-12) - 1.0))
+        wts = (wts / wts.sum()).astype(np.float32)
+        white = eye_white(x, L)
+        target = hue if white is None else (wts @ self.mouth_white_[near]) * white
+        out = pred + soft[..., None] * (target - mean).astype(np.float32)
+        # the detail scales with the light: a dim photo's teeth have dim edges
+        gain = float(np.mean(target)) / max(float(colour.mean()), 1e-6)
+        out[y0:y1, x0:x1] += gain * np.tensordot(wts, bank[near], axes=1)
+        return out
 
     def _front_last(self, points: np.ndarray) -> np.ndarray:
         """The mesh's triangles, those turned over at ``points`` (facing unlike the reference shape's)
@@ -328,7 +447,7 @@ class MeshRegressionModel(TextureModel):
         A = np.stack([self.normalise(x, s) for x, s in zip(X, S, strict=True)])
         B = np.stack([self.normalise(y, t) for y, t in zip(Y, T, strict=True)])
         if getattr(self, "_learn_mouth", False):
-            self._add_mouths(B[opened])
+            self._add_mouths(B[opened], Y[opened], S[opened], T[opened])
         if self.mirror:
             A = np.concatenate([A, A[:, :, ::-1]])
             B = np.concatenate([B, B[:, :, ::-1]])
@@ -376,15 +495,40 @@ class MeshRegressionModel(TextureModel):
         band = OUTLINE_TAPER * float(np.ptp(outline[:, 0]))
         taper = np.clip(mesh.distance_to_outline(L[0]) / max(band, 1e-9), 0.0, 1.0)
         taper = taper * taper * (3.0 - 2.0 * taper)  # smoothstep
-        return L[0] + np.float32(intensity) * taper[:, None] * self._delta(L)[0]
+        gain = float(intensity) * float(getattr(self, "motion_gain", 1.0))
+        d = gain * taper[:, None] * self._delta(L, pin=False)[0]
+        mg = float(getattr(self, "mouth_gain", 1.0))
+        if mg != 1.0:
+            lips = L[0, list(mesh.OUTER_LIP + mesh.INNER_LIP)]
+            near = np.sqrt(((L[0][:, None] - lips[None]) ** 2).sum(-1)).min(axis=1)
+            reach = MOUTH_REACH * float(np.ptp(outline[:, 0]))
+            d *= (1.0 + (mg - 1.0) * np.clip(1.0 - near / max(reach, 1e-9), 0.0, 1.0))[:, None]
+        lids = [i for lid in LOWER_LIDS for i in lid]
+        rise = self._lid_motion(L[0], d) if getattr(self, "shape_frame_", "crop") == "similarity" else 0.0
+        d[mesh.pinned_points()] = 0.0
+        d[lids] = rise if np.ndim(rise) == 0 else rise[lids]
+        out = L[0] + d
+        if getattr(self, "shape_frame_", "crop") == "similarity":
+            lo, hi = CLOSE_BELOW
+            close = float(np.clip((hi - mesh.mouth_opening(out[None])[0]) / (hi - lo), 0.0, 1.0))
+            close *= min(float(intensity), 1.0)  # none at intensity 0: the face as it is
+            if close > 0:
+                up, down = list(_UPPER_INNER), list(_LOWER_INNER)
+                mid = 0.5 * (out[up] + out[down])
+                out[up] += close * (mid - out[up])
+                out[down] += close * (mid - out[down])
+        return out
 
     def mouth_content(self, x: np.ndarray, landmarks) -> np.ndarray:
         """The mouth's new content for a float crop (h, w, 3) with its landmarks (478, 2): masked
         regression's prediction in the reference frame (``reference_shape_``), with the mouth's hue and
-        detail; warp it to a new shape to fill an opened mouth."""
+        detail, lit by the crop's own eye whites as :meth:`edit_one` lights it; warp it to a new shape to
+        fill an opened mouth."""
         tex = self._texture()
-        pred = tex.predict(self.normalise(np.asarray(x, dtype=np.float32), landmarks)[None])[0]
-        return self._dress_mouth(np.asarray(pred, dtype=np.float32))
+        x = np.asarray(x, dtype=np.float32)
+        L = np.asarray(landmarks, dtype=np.float64)
+        pred = tex.predict(self.normalise(x, L)[None])[0]
+        return self._dress_mouth(np.asarray(pred, dtype=np.float32), x, L)
 
     def edit_one(self, x: np.ndarray, landmarks, intensity: float = 1.0):
         """One float crop (h, w, 3) in [0, 1] and its landmarks -> (moved, change, displacement).
@@ -409,35 +553,56 @@ class MeshRegressionModel(TextureModel):
         tri = self._front_last(La)
         raster = geometry.prepare_raster(*geometry.rasterize_triangles(La - 0.5, tri, (h, w), step=2), tri)
         moving = raster.map(L - 0.5, (h, w))
+        scale = w / 256.0
+        # The eyes' openings keep their own pixels: no motion (even where a folded triangle covers
+        # them) and no change of colour, the lids' inner edges included.
+        eyes = np.zeros((h, w), dtype=np.float32)
+        for contour in mesh.EYE_CONTOURS:
+            cv2.fillPoly(eyes, [np.round(La[list(contour)] * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+        eyes = cv2.GaussianBlur(cv2.dilate(eyes, np.ones((3, 3), np.uint8)), (0, 0), max(0.5, scale))
+        eyes = np.clip(2.0 * eyes, 0.0, 1.0)
+        ident = geometry.identity_map((h, w))
+        moving = ident + (moving - ident) * (1.0 - eyes)[..., None]
         to_ref = raster.map(self.reference_shape_.astype(np.float64) - 0.5, (h, w))
         moved = geometry.warp_image(x, moving)
-        pred = self._dress_mouth(np.asarray(tex.predict(self.normalise(x, L)[None])[0], dtype=np.float32))
+        pred = np.asarray(tex.predict(self.normalise(x, L)[None])[0], dtype=np.float32)
+        pred = self._dress_mouth(pred, x, L)
         content = geometry.warp_image(pred, to_ref, "linear")
         diff = content - moved
         # the mouth's opening (inner lips) of the edited shape, 1 px wider for the lips' inner edges
         mouth = np.zeros((h, w), dtype=np.float32)
         poly = np.round(La[list(mesh.INNER_LIP)] * 16).astype(np.int32)
         cv2.fillPoly(mouth, [poly], 1.0, lineType=cv2.LINE_AA, shift=4)
-        scale = w / 256.0
         mouth = cv2.GaussianBlur(cv2.dilate(mouth, np.ones((3, 3), np.uint8)), (0, 0), max(0.5, scale))
         face = np.zeros((h, w), dtype=np.float32)
         outline = np.round(La[list(mesh.face_outline())] * 16).astype(np.int32)
         cv2.fillPoly(face, [outline], 1.0, lineType=cv2.LINE_AA, shift=4)
         face = cv2.GaussianBlur(face, (0, 0), 4.0 * scale)
-        low = cv2.GaussianBlur(diff * (1.0 - mouth)[..., None], (0, 0), 3.0 * scale)
-        change = min(a, 1.0) * mouth[..., None] * diff + a * (1.0 - mouth)[..., None] * face[..., None] * low
-        return moved, change.astype(np.float32), (moving - geometry.identity_map((h, w))).astype(np.float32)
+        # MR's change is blurry where the input is sharp (the irises, lashes): in the eyes it would
+        # lighten the iris, so the low frequencies come from the skin around them (normalised
+        # convolution) and the eyes themselves get none.
+        keep = 1.0 - eyes
+        low = cv2.GaussianBlur(diff * (keep * (1.0 - mouth))[..., None], (0, 0), 3.0 * scale)
+        low /= np.maximum(cv2.GaussianBlur(keep, (0, 0), 3.0 * scale), 0.05)[..., None]
+        change = min(a, 1.0) * mouth[..., None] * diff
+        change += a * ((1.0 - mouth) * face * keep)[..., None] * low
+        return moved, change.astype(np.float32), (moving - ident).astype(np.float32)
 
     # ------------------------------------------------------------------ files
     def _extra_metadata(self) -> dict[str, str]:
         return {
-            "format_version": "3",
+            "format_version": "4" if getattr(self, "shape_frame_", "crop") == "similarity" else "3",
+            "shape_frame": getattr(self, "shape_frame_", "crop"),
             "shape_lam": repr(float(self.shape_lam_)),
             "open_threshold": repr(float(self.open_threshold)),
             "open_only": "true" if self.open_only_ else "false",
             "mirror": "true" if self.mirror else "false",
+            "motion_gain": repr(float(self.motion_gain)),
+            "mouth_gain": repr(float(getattr(self, "mouth_gain", 1.0))),
+            "lid_gain": repr(float(getattr(self, "lid_gain", 1.0))),
             "n_shape_pairs": str(int(self.n_shape_pairs_)),
             "mouth_model": "true" if self._mouth_model()[0] is not None else "false",
+            "mouth_bank": "true" if getattr(self, "mouth_bank_", None) is not None else "false",
         }
 
     def _extra_tensors(self) -> dict[str, np.ndarray]:
@@ -451,6 +616,10 @@ class MeshRegressionModel(TextureModel):
         if colour is not None:
             out["mouth_colour"] = np.ascontiguousarray(colour, dtype=np.float32)
             out["mouth_detail"] = np.ascontiguousarray(detail, dtype=np.float32)
+        if getattr(self, "mouth_bank_", None) is not None:
+            out["mouth_bank"] = np.ascontiguousarray(self.mouth_bank_, dtype=np.float32)
+            out["mouth_keys"] = np.ascontiguousarray(self.mouth_keys_, dtype=np.float32)
+            out["mouth_white"] = np.ascontiguousarray(self.mouth_white_, dtype=np.float32)
         return out
 
     def edit(self, x: np.ndarray, intensity: float = 1.0, landmarks=None, poses=None):
@@ -480,6 +649,11 @@ class MeshRegressionModel(TextureModel):
             "shape_lam": float(self.shape_lam_),
             "open_only": bool(self.open_only_),
             "mirror": bool(self.mirror),
+            "motion_gain": float(self.motion_gain),
+            "mouth_gain": float(getattr(self, "mouth_gain", 1.0)),
+            "lid_gain": float(getattr(self, "lid_gain", 1.0)),
+            "shape_frame": str(getattr(self, "shape_frame_", "crop")),
+            "mouth_bank": int(len(self.mouth_bank_)) if getattr(self, "mouth_bank_", None) is not None else 0,
         }
 
     @classmethod
@@ -488,9 +662,9 @@ class MeshRegressionModel(TextureModel):
             "Method: **mesh + MR** — a linear shape model predicts where this face's own 478 "
             "landmarks go (mouth corners up, lips apart, cheeks raised; outline and eyes kept), the "
             "photo is warped over the face mesh at its own resolution, and a masked regression "
-            "learned on shape-normalised faces fills the mouth's opening (teeth, with the training "
-            "mouths' hue and one training smile's fine detail when it learned from open mouths) and "
-            "adds the shading."
+            "learned on shape-normalised faces fills the mouth's opening (teeth: the detail of the "
+            "training smiles nearest to this face's shape, lit by the photo's own eye whites, when it "
+            "learned from open mouths) and adds the shading; the eyes keep their own pixels."
         )
 
     # The file hooks are the module's functions below.
@@ -505,6 +679,70 @@ class MeshRegressionModel(TextureModel):
     @classmethod
     def from_file(cls, path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> MeshRegressionModel:
         return from_file(path, meta, tensors, backend)
+
+
+#: The points of a face's mouth key: the lips' contours, the nose's base and the chin.
+_KEY_POINTS = mesh.OUTER_LIP + mesh.INNER_LIP + (2, 152, 175, 199)
+
+
+def eye_white(x: np.ndarray, L) -> np.ndarray | None:
+    """The colour (3,) of the eye whites of a float crop ``x`` (h, w, 3) with its points ``L``: the
+    median of the brighter half of the eyes' openings outside the irises; ``None`` when they hold
+    fewer than 4 pixels (closed eyes)."""
+    import cv2
+
+    L = np.asarray(L, dtype=np.float64)
+    h, w = x.shape[:2]
+    pix = []
+    for contour, centre in zip(mesh.EYE_CONTOURS, mesh.IRIS_CENTRES, strict=True):
+        poly = L[list(contour)]
+        x0, y0 = np.maximum(np.floor(poly.min(axis=0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(poly.max(axis=0)).astype(int) + 2, (w, h))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        m = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+        cv2.fillPoly(m, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, shift=4)
+        c = L[centre]
+        r = float(np.linalg.norm(L[centre + 1 : centre + 5] - c, axis=1).mean())
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        m &= ((xx - c[0]) ** 2 + (yy - c[1]) ** 2 > (1.2 * r) ** 2).astype(np.uint8)
+        pix.append(np.asarray(x[y0:y1, x0:x1], dtype=np.float64)[m.astype(bool)])
+    pix = np.concatenate(pix) if pix else np.zeros((0, 3))
+    if len(pix) < 4:
+        return None
+    bright = pix[pix.mean(axis=1) >= np.median(pix.mean(axis=1))]
+    return np.median(bright, axis=0)
+
+
+def _still_points() -> list[int]:
+    return list(_STILL)
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(A (2, 2), b (2,)): the least-squares similarity ``p -> A p + b`` taking ``src`` onto ``dst``."""
+    ms, md = src.mean(axis=0), dst.mean(axis=0)
+    s, d = src - ms, dst - md
+    den = float((s * s).sum())
+    if den < 1e-12:
+        return np.eye(2), md - ms
+    a = float((s * d).sum()) / den
+    b = float((s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()) / den
+    A = np.array([[a, -b], [b, a]])
+    return A, md - A @ ms
+
+
+def _to_frame(S: np.ndarray, T: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of landmark sets (n, 478, 2) moved onto ``ref``: each source by the similarity of its
+    still points onto ``ref``'s, its target by that of the target's still points onto the moved
+    source's (the two photos of a pair are seldom taken with the head in the same place)."""
+    still = _still_points()
+    S2, T2 = np.empty_like(S), np.empty_like(T)
+    for i in range(len(S)):
+        A, b = _similarity(S[i, still], ref)
+        S2[i] = S[i] @ A.T + b
+        A, b = _similarity(T[i, still], S2[i, still])
+        T2[i] = T[i] @ A.T + b
+    return S2, T2
 
 
 def _signed_areas(points: np.ndarray, tri: np.ndarray) -> np.ndarray:
@@ -538,6 +776,28 @@ def validate_metadata(path: Path, meta: dict) -> None:
         raise ModelFileError(
             f"{path}: mesh-mr metadata out of range (shape_lam > 0, open_threshold >= 0, n_shape_pairs >= 2)"
         )
+    try:
+        gain = float(meta.get("motion_gain", "1.0"))
+    except ValueError:
+        raise ModelFileError(f"{path}: mesh-mr metadata motion_gain must be a number") from None
+    try:
+        mouth = float(meta.get("mouth_gain", "1.0"))
+    except ValueError:
+        raise ModelFileError(f"{path}: mesh-mr metadata mouth_gain must be a number") from None
+    try:
+        lid = float(meta.get("lid_gain", "1.0"))
+    except ValueError:
+        raise ModelFileError(f"{path}: mesh-mr metadata lid_gain must be a number") from None
+    if not all(math.isfinite(g) and 0 < g <= 10 for g in (gain, mouth)) or not (
+        math.isfinite(lid) and 0 <= lid <= 10
+    ):
+        raise ModelFileError(
+            f"{path}: mesh-mr metadata motion_gain and mouth_gain must be in (0, 10], lid_gain in [0, 10]"
+        )
+    if meta.get("shape_frame", "crop") not in ("crop", "similarity"):
+        raise ModelFileError(f"{path}: metadata shape_frame must be crop or similarity")
+    if meta.get("mouth_bank", "false") not in ("true", "false"):
+        raise ModelFileError(f"{path}: metadata mouth_bank must be true or false")
     if meta.get("mouth_model", "false") not in ("true", "false"):
         raise ModelFileError(f"{path}: metadata mouth_model must be true or false")
     for key in ("open_only", "mirror"):
@@ -561,6 +821,7 @@ def from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> 
         t = tensors[name]
         if t.shape != shape or t.dtype != np.float32 or not np.isfinite(t).all():
             raise ModelFileError(f"{path}: the {name} tensor must be finite float32 of shape {shape}")
+    gain = float(meta.get("motion_gain", "1.0"))
     model = MeshRegressionModel(
         receptive_field=int(meta["receptive_field"]),
         lam=float(meta["lam"]),
@@ -577,6 +838,10 @@ def from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> 
     model._size = (h, w)
     model.shape_lam_ = float(meta["shape_lam"])
     model.open_only_ = meta["open_only"] == "true"
+    model.shape_frame_ = meta.get("shape_frame", "crop")
+    model.motion_gain = gain
+    model.mouth_gain = float(meta.get("mouth_gain", "1.0"))
+    model.lid_gain = float(meta.get("lid_gain", "1.0"))
     model.n_shape_pairs_ = int(meta["n_shape_pairs"])
     model.shape_mean_, model.shape_delta_ = tensors["shape_mean"], tensors["shape_delta"]
     model.shape_weights_, model.reference_shape_ = tensors["shape_weights"], tensors["reference_shape"]
@@ -589,6 +854,22 @@ def from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> 
             if t.shape != shape or t.dtype != np.float32 or not np.isfinite(t).all():
                 raise ModelFileError(f"{path}: the {name} tensor must be finite float32 of shape {shape}")
         model.mouth_colour_, model.mouth_detail_ = colour, detail
+    model.mouth_bank_ = model.mouth_keys_ = model.mouth_white_ = None
+    if meta.get("mouth_bank") == "true":
+        if meta.get("mouth_model") != "true":
+            raise ModelFileError(f"{path}: a mouth bank needs the mouth model (mouth_model: true)")
+        bank, keys, white = tensors["mouth_bank"], tensors["mouth_keys"], tensors["mouth_white"]
+        _, _, (y0, y1, x0, x1) = model._mouth()
+        m = bank.shape[0] if bank.ndim == 4 else -1
+        want = {
+            "mouth_bank": (bank, (m, y1 - y0, x1 - x0, 3)),
+            "mouth_keys": (keys, (m, 2 * len(_KEY_POINTS))),
+            "mouth_white": (white, (m, 3)),
+        }
+        for name, (t, shape) in want.items():
+            if m < 1 or t.shape != shape or t.dtype != np.float32 or not np.isfinite(t).all():
+                raise ModelFileError(f"{path}: the {name} tensor must be finite float32 of shape {shape}")
+        model.mouth_bank_, model.mouth_keys_, model.mouth_white_ = bank, keys, white
     texture = model._new_texture()
     texture._set_solution(tensors["weights"], tensors["bias"], int(meta["n_pairs"]))
     model.texture_ = texture

@@ -1,6 +1,6 @@
 """Synthesis on top of the face pipeline and the methods: photos (:mod:`.photo`), videos (:mod:`.video`)."""
 
-from .editing import make_editor, reference_scores
+from .editing import editor_notes, make_editor, reference_scores
 from .photo import MAX_INTENSITY, FaceResult, SynthesisResult, check_model_template, synthesize
 from .video import VIDEO_SUFFIXES, VideoInfo, VideoLimits, VideoResult, probe_video, synthesize_video
 
@@ -13,6 +13,7 @@ __all__ = [
     "VideoLimits",
     "VideoResult",
     "check_model_template",
+    "editor_notes",
     "make_editor",
     "probe_video",
     "reference_scores",

@@ -9,14 +9,26 @@ comes first and whose masked regression fills an opened mouth), else with the sh
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
 
 from ..errors import FaceError, InvalidParameterError
-from ..face import DEFAULT_TEMPLATE, align_photo
+from ..face import DEFAULT_TEMPLATE, MIN_EYE_DISTANCE, align_face, align_photo, default_detector, get_template
 from ..face.landmarks import shared_landmarker
+from ..face.rig import blendshape_keys
 from ..methods import load_model, method_of
 from ..methods.face_editor import PARTS, PRESETS, FaceEditor, parse_targets
 
-__all__ = ["make_editor", "reference_scores"]
+__all__ = [
+    "editor_notes",
+    "PreparedPhoto",
+    "edit_prepared",
+    "make_editor",
+    "prepare_photo",
+    "reference_scores",
+]
 
 #: The crop size a reference face is measured at (the shipped models').
 REFERENCE_SIZE = (256, 256)
@@ -25,7 +37,11 @@ REFERENCE_SIZE = (256, 256)
 def reference_scores(image, detector=None, *, name: str | None = None) -> dict[str, float]:
     """The 52 blendshape scores of the largest face of a photo (array, LoadedImage or path)."""
     if name is None:
-        name = str(image) if isinstance(image, str | os.PathLike) else getattr(image, "name", "the reference photo")
+        name = (
+            str(image)
+            if isinstance(image, str | os.PathLike)
+            else getattr(image, "name", "the reference photo")
+        )
     label = name
     crop = align_photo(image, REFERENCE_SIZE, detector=detector, template=DEFAULT_TEMPLATE, name=label)
     found = shared_landmarker(blendshapes=True).analyze(crop)
@@ -34,7 +50,9 @@ def reference_scores(image, detector=None, *, name: str | None = None) -> dict[s
     return found.blendshapes
 
 
+@cache
 def _shipped_smile():
+    """The shipped ``smile`` (read once per process; models are read-only once loaded)."""
     from ..core.modelfile import resolve_model
 
     return load_model(resolve_model(expression="smile"))
@@ -76,5 +94,152 @@ def make_editor(
     if mouth is None or not hasattr(mouth, "mouth_content"):
         mouth = _shipped_smile()
     return FaceEditor(
-        targets=targets, preset=preset, reference=reference, parts=parts, base=base, mouth_model=mouth, refine=refine
+        targets=targets,
+        preset=preset,
+        reference=reference,
+        parts=parts,
+        base=base,
+        mouth_model=mouth,
+        refine=refine,
     )
+
+
+@dataclass
+class PreparedPhoto:
+    """A photo's faces found, aligned and analysed once, to be edited again and again (e.g. while a
+    slider moves): ``analyses`` hold each face's landmarks, 3-D points and blendshape scores."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    name: str
+    aligned: list = field(default_factory=list)
+    analyses: list = field(default_factory=list)
+    boxes: list = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def scores(self) -> dict[str, float]:
+        """The largest face's blendshape scores (what the face shows now)."""
+        return dict(self.analyses[0].blendshapes) if self.analyses else {}
+
+
+def prepare_photo(
+    image,
+    detector=None,
+    *,
+    size: tuple[int, int] = REFERENCE_SIZE,
+    largest_only: bool = False,
+    min_eye_distance: float = MIN_EYE_DISTANCE,
+    template: str = DEFAULT_TEMPLATE,
+    name: str | None = None,
+) -> PreparedPhoto:
+    """Find, align and analyse every face of a photo (RGB uint8 array or LoadedImage) for the editor.
+
+    Raises :class:`FaceError` naming the photo when no face can be edited; faces too small or without
+    clear landmarks are listed in ``skipped``.
+    """
+    rgb = np.asarray(getattr(image, "rgb", image))
+    label = name or getattr(image, "name", None) or "the photo"
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise InvalidParameterError(
+            f"{label}: expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}"
+        )
+    faces = (detector if detector is not None else default_detector()).detect(rgb)
+    if not faces:
+        raise FaceError(f"{label}: no face found")
+    if largest_only:
+        faces = faces[:1]
+    tpl = get_template(template)
+    prep = PreparedPhoto(rgb=rgb, alpha=getattr(image, "alpha", None), name=label)
+    marker = shared_landmarker(blendshapes=True)
+    for i, face in enumerate(faces):
+        x, y, _, _ = face.box
+        if face.eye_distance < min_eye_distance:
+            prep.skipped.append(
+                f"{label}: face {i + 1} at ({x:.0f}, {y:.0f}) is too small to edit; left unchanged"
+            )
+            continue
+        al = align_face(rgb, face, template=tpl, size=size)
+        found = marker.analyze(al.crop)
+        if found is None:
+            prep.skipped.append(
+                f"{label}: face {i + 1} at ({x:.0f}, {y:.0f}) has no clear landmarks; left unchanged"
+            )
+            continue
+        prep.aligned.append(al)
+        prep.analyses.append(found)
+        prep.boxes.append(face.box)
+    if not prep.aligned:
+        raise FaceError(f"{label}: no face clear and large enough to edit; use a sharp, front-facing face")
+    return prep
+
+
+def edit_prepared(prepared: PreparedPhoto, editor, intensity: float = 1.0):
+    """The prepared photo with every face edited by ``editor`` (a :class:`SynthesisResult`)."""
+    from .photo import FaceResult, SynthesisResult, _check_intensity, _edit_faces
+
+    a = _check_intensity(intensity)
+    out = prepared.rgb.copy()
+    crops_in = np.stack([al.crop for al in prepared.aligned])
+    if a == 0.0:
+        crops_out = crops_in.copy()
+    else:
+        marks = [an.landmarks for an in prepared.analyses]
+        crops_out = _edit_faces(
+            out, editor, a, prepared.aligned, marks, crops_in=crops_in, poses=prepared.analyses
+        )
+    faces = [
+        FaceResult(box=box, crop_in=ci, crop_out=co, region=al.region)
+        for box, al, ci, co in zip(prepared.boxes, prepared.aligned, crops_in, crops_out, strict=True)
+    ]
+    return SynthesisResult(
+        image=out, alpha=prepared.alpha, faces=faces, skipped=list(prepared.skipped), name=prepared.name
+    )
+
+
+def editor_notes(editor) -> list[str]:
+    """Sentences about what an editor asks that the rig cannot give: keys it does not render, targets
+    past the range it reaches on most faces (the calibration's average face), keys the landmarker does
+    not measure (shown with a fixed weight)."""
+    from ..face.rig import load_rig
+
+    if editor is None:
+        return []
+    rig = load_rig()
+    asked: dict[str, float] = {}
+    for name, value in (
+        editor.targets or {}
+    ).items():  # both sides asked alike: said once, by the pair's name
+        base = name.removesuffix("Left").removesuffix("Right")
+        other = base + ("Right" if name.endswith("Left") else "Left")
+        if base != name and (editor.targets or {}).get(other) == value:
+            asked[base] = value
+        else:
+            asked[name] = value
+    notes, past, fixed = [], [], []
+    for name, value in asked.items():
+        keys = blendshape_keys(name)
+        if not all(rig.supported(k) for k in keys):
+            notes.append(
+                f"{name} is not rendered by the rig (gaze and the tongue are not skin it can move); ignored"
+            )
+            continue
+        if not all(rig.measurable(k) for k in keys):
+            fixed.append(name)
+            continue
+        reach = min(rig.reachable(k) for k in keys)
+        if float(value) > reach + 0.05:
+            past.append(f"{name}={float(value):g} (about {reach:.2f})")
+    if past:
+        notes.append(
+            "past what the rig reaches on most faces, so the edit stops short: "
+            + ", ".join(past)
+            + " (beyond, the skin would stretch or fold)"
+        )
+    if fixed:
+        notes.append(
+            ", ".join(fixed)
+            + ": shown with a fixed strength; the landmarker hardly measures "
+            + ("it" if len(fixed) == 1 else "them")
+            + ", so it cannot be matched to the value asked"
+        )
+    return notes

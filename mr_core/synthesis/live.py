@@ -14,6 +14,7 @@ change while the stream runs.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 
@@ -24,6 +25,10 @@ from ..methods import method_of
 from .photo import _check_intensity, _edit_faces, check_model_template
 
 __all__ = ["LiveEditor"]
+
+#: Finds of the landmarker over which a face's blendshape scores are averaged (exponentially), for methods
+#: that move the face by the difference between asked and measured scores.
+SCORE_FRAMES = 4
 
 
 class LiveEditor:
@@ -135,7 +140,8 @@ class LiveEditor:
     def _landmarks(self, tid: int, crop: np.ndarray, frame: int, t: float, every: int, pose: bool):
         """``(frame, landmarks, analysis)`` of the face in its crop: found now and smoothed, or the last
         ones (found less than ``every`` frames ago, or when the landmarker misses the face briefly);
-        ``None`` when it was never found."""
+        ``None`` when it was never found.  ``pose``: the analysis's blendshape scores are averaged over
+        :data:`SCORE_FRAMES` finds, for methods that need the head's pose."""
         held = self._held.get(tid)
         if held is not None and frame - held[0] < every:
             return held
@@ -150,5 +156,16 @@ class LiveEditor:
         self.landmark_runs += 1
         if found is None:
             return held
-        self._held[tid] = (frame, self._tracker.smooth(tid, found.landmarks, t), found)
+        points = self._tracker.smooth(tid, found.landmarks, t)
+        analysis = found
+        if pose:
+            scores = dict(found.blendshapes)
+            if (
+                held is not None and held[2] is not None
+            ):  # the scores steadied: the rig's motion does not flicker
+                k = 1.0 / SCORE_FRAMES
+                last = held[2].blendshapes
+                scores = {n: (1 - k) * last.get(n, v) + k * v for n, v in scores.items()}
+            analysis = replace(found, landmarks=points, blendshapes=scores)
+        self._held[tid] = (frame, points, analysis)
         return self._held[tid]

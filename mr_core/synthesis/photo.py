@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import FaceError, InvalidParameterError
+from ..errors import FaceError, InvalidParameterError, ModelFileError
 from ..face import (
     DEFAULT_TEMPLATE,
     MIN_EYE_DISTANCE,
@@ -26,6 +26,7 @@ from ..face import (
     move_pixels,
     paste_back,
 )
+from ..face.align import _check_size
 from ..face.landmarks import shared_landmarker
 from ..methods import edit_crops, method_of
 
@@ -61,7 +62,18 @@ class SynthesisResult:
 
 
 def check_model_template(model, template: str = DEFAULT_TEMPLATE) -> None:
-    """Refuse a model trained on crops aligned with another template (FaceError naming both)."""
+    """Refuse a model trained on crops aligned with another template (FaceError naming both), or on
+    crops of a size the face pipeline cannot align to (ModelFileError)."""
+    size = getattr(model, "image_size_", None)
+    if size is not None:
+        h, w = (int(v) for v in size)
+        try:
+            _check_size((h, w))
+        except InvalidParameterError:
+            raise ModelFileError(
+                f"the model works on {h}x{w} crops, but faces are aligned to crops of 16 to 4096 pixels "
+                "per side; train it on aligned face crops (train --align)"
+            ) from None
     model_template = getattr(model, "template", None)
     if model_template is not None and model_template != template:
         raise FaceError(
@@ -83,7 +95,15 @@ def _check_intensity(intensity) -> float:
 
 
 def _edit_faces(
-    out: np.ndarray, model, a: float, aligned: list, landmarks=None, *, crops_in=None, seconds=None, poses=None
+    out: np.ndarray,
+    model,
+    a: float,
+    aligned: list,
+    landmarks=None,
+    *,
+    crops_in=None,
+    seconds=None,
+    poses=None,
 ) -> np.ndarray:
     """Edit the aligned faces ``aligned`` of the photo ``out`` (uint8, written in place) at intensity
     ``a`` > 0 with their crops' ``landmarks`` (one (478, 2) array per face, for methods that need them).
@@ -150,7 +170,9 @@ def synthesize(
 
     if faces is None:
         det = detector if detector is not None else default_detector()
-        faces = det.detect(rgb)
+        # every face, the small ones of a group photo too (tiles); the largest alone needs no tiles
+        find = getattr(det, "detect_all", None) if not largest_only else None
+        faces = find(rgb) if find is not None else det.detect(rgb)
     if not faces:
         raise FaceError(f"{label}: no face found")
     if largest_only:

@@ -16,12 +16,13 @@ temporary file beside the target and renamed at the end: a failure leaves nothin
 
 from __future__ import annotations
 
+import copy
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from ..face import (
 from ..face.align import _invert_affine
 from ..face.landmarks import shared_landmarker
 from ..methods import method_of
+from .live import SCORE_FRAMES
 from .photo import _check_intensity, _edit_faces, check_model_template
 from .timeline import FrameTimeline
 
@@ -279,7 +281,7 @@ class _Frame:
     edits: list = field(default_factory=list)  # (TrackedFace, AlignedFace) of the faces to edit
     marks: dict = field(default_factory=dict)  # track id -> landmarks in its crop (as found)
     photo_marks: dict = field(default_factory=dict)  # track id -> the same in frame pixels
-    jobs: list = field(default_factory=list)  # (intensity, aligned faces, their landmarks or None)
+    jobs: list = field(default_factory=list)  # (intensity, aligned faces, landmarks or None, analyses or None)
 
 
 def _crop_to_frame(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -313,7 +315,10 @@ class _Editor:
         self.seconds = seconds
         self.size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
         self.landmarks = a != 0.0 and method_of(model).needs_landmarks
-        self.marker = shared_landmarker() if self.landmarks else None
+        # methods that need the head's pose get the landmarker's analysis (3-D points, scores)
+        self.pose = self.landmarks and method_of(model).needs_pose
+        self.marker = shared_landmarker(blendshapes=self.pose) if self.landmarks else None
+        self.analysis: dict = {}  # track id -> last analysis, its scores averaged (self.pose only)
         self.pending: list[_Frame] = []
         self.key: _Frame | None = None  # the last keyframe
         self.held: dict[int, np.ndarray] = {}  # track id -> last landmarks used
@@ -364,6 +369,7 @@ class _Editor:
                 for tf, al in key.edits:
                     found = self.marker.analyze(al.crop)
                     if found is not None:
+                        self._keep_analysis(tf.track_id, found)
                         key.marks[tf.track_id] = found.landmarks
                         key.photo_marks[tf.track_id] = _crop_to_frame(found.landmarks, al.matrix)
             for f in between:
@@ -382,6 +388,7 @@ class _Editor:
                     else:
                         found = self.marker.analyze(al.crop)
                         if found is not None:
+                            self._keep_analysis(tid, found)
                             f.marks[tid] = found.landmarks
             self._time("landmarks", t0)
         for f in frames:
@@ -392,10 +399,22 @@ class _Editor:
             self.key = _Frame(None, None, None, key.t, False, faces=key.faces, photo_marks=key.photo_marks)
         return frames
 
+    def _keep_analysis(self, tid: int, found) -> None:
+        """Keep a face's analysis for methods that need the pose, its blendshape scores averaged over
+        :data:`SCORE_FRAMES` finds (what the rig moves the face by then does not flicker)."""
+        if not self.pose:
+            return
+        last = self.analysis.get(tid)
+        scores = dict(found.blendshapes)
+        if last is not None:
+            k = 1.0 / SCORE_FRAMES
+            scores = {n: (1 - k) * last.blendshapes.get(n, v) + k * v for n, v in scores.items()}
+        self.analysis[tid] = replace(found, blendshapes=scores)
+
     def _plan(self, f: _Frame) -> None:
         """The frame's edits (``f.jobs``): its faces with their landmarks (smoothed over time, or held
         when briefly missed), grouped by intensity (``a`` times each face's fade weight)."""
-        groups: dict[float, tuple[list, list]] = {}
+        groups: dict[float, tuple[list, list, list]] = {}
         t0 = time.perf_counter()
         for tf, al in f.edits:
             points = None
@@ -408,19 +427,21 @@ class _Editor:
                     points = self.held.get(tid)  # briefly missed: the last ones, so the face does not jump
                 if points is None:
                     continue
-            aligned, marks = groups.setdefault(round(tf.weight, 4), ([], []))
+            aligned, marks, poses = groups.setdefault(round(tf.weight, 4), ([], [], []))
             aligned.append(al)
             marks.append(points)
+            poses.append(self.analysis.get(tf.track_id))
         self._time("landmarks", t0)
         f.jobs = [
-            (self.a * w, aligned, marks if self.landmarks else None) for w, (aligned, marks) in groups.items()
+            (self.a * w, aligned, marks if self.landmarks else None, poses if self.pose else None)
+            for w, (aligned, marks, poses) in groups.items()
         ]
 
 
 def _edit_frame(model, f: _Frame, seconds: dict) -> None:
     """Do a frame's edits (:meth:`_Editor._plan`) in place."""
-    for a, aligned, marks in f.jobs:
-        _edit_faces(f.rgb, model, a, aligned, marks, seconds=seconds)
+    for a, aligned, marks, poses in f.jobs:
+        _edit_faces(f.rgb, model, a, aligned, marks, seconds=seconds, poses=poses)
 
 
 # ------------------------------------------------------------------------------ the clip
@@ -459,6 +480,9 @@ def synthesize_video(
 
     a = _check_intensity(intensity)
     check_model_template(model)
+    if getattr(model, "refine", 0):
+        # no closed-loop correction per frame (a landmarker pass each): the scores are steadied instead
+        model = copy.copy(model).set_params(refine=0)
     if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
         raise InvalidParameterError(f"detect_every must be an integer >= 1, got {detect_every!r}")
     src, dst = Path(src), Path(dst)

@@ -62,3 +62,20 @@ def test_synthesize_keeps_a_phone_clips_varying_frame_times_and_warns_of_a_raw_s
     assert max(abs(a - b) for a, b in zip(written, times, strict=True)) < 1e-3, written
     assert f"warning: {inputs / 'raw.mp4'}: the video stream has no timestamps" in proc.stderr
     assert "wrote 2 of 2 input(s)" in proc.stdout
+
+
+def test_synthesize_a_clip_with_the_face_editor(tmp_path):
+    """--preset on a clip: every frame with a face is edited, the clip keeps its frames and timing."""
+    import numpy as np
+
+    src = tmp_path / "clip.mp4"
+    make_clip(src, n=20, audio=False)
+    out = tmp_path / "out"
+    proc = run_cli("synthesize", "--preset", "surprised", "--quiet", "-o", out, src)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{src}: 20 frames, 20 with a face" in proc.stderr
+    before, _ = read_frames(src)
+    after, _ = read_frames(out / "clip.mp4")
+    assert len(after) == len(before) == 20
+    diffs = [float(np.abs(a.astype(int) - b).mean()) for a, b in zip(after, before, strict=True)]
+    assert min(diffs) > 1.0, diffs  # brows up and the mouth open in every frame

@@ -146,7 +146,7 @@ def test_metadata_values_that_are_not_strings_are_refused(tmp_path, fitted, key,
         assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
-def test_format_version_1_for_plain_files_and_reader_takes_1_to_3(tmp_path, fitted):
+def test_format_version_1_for_plain_files_and_reader_takes_1_to_4(tmp_path, fitted):
     m, X = fitted
     path = tmp_path / "model.safetensors"
     m.save(path)
@@ -156,7 +156,9 @@ def test_format_version_1_for_plain_files_and_reader_takes_1_to_3(tmp_path, fitt
     _rewrite(path, format_version="3")
     np.testing.assert_array_equal(load_model(path).predict(X), m.predict(X))
     _rewrite(path, format_version="4")
-    with pytest.raises(ModelFileError, match="format version 4 is not supported .this version reads 1 to 3"):
+    np.testing.assert_array_equal(load_model(path).predict(X), m.predict(X))
+    _rewrite(path, format_version="5")
+    with pytest.raises(ModelFileError, match="format version 5 is not supported .this version reads 1 to 4"):
         load_model(path)
     _rewrite(path, format_version="0")
     with pytest.raises(ModelFileError, match="format version 0 is not supported"):

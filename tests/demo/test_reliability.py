@@ -4,7 +4,9 @@ in total and in time, one size limit for every way a photo arrives, no temporary
 from __future__ import annotations
 
 import contextlib
+import html
 import os
+import re
 import socket
 import sys
 import time
@@ -20,6 +22,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 
 from demo import build_demo, launch_options  # noqa: E402
 from demo.engine import MAX_PIXELS  # noqa: E402
+from demo.examples import grace_hopper_path  # noqa: E402
 from demo.housekeeping import TempSweeper  # noqa: E402
 from demo.sessions import SessionStore  # noqa: E402
 from mr_core.core.modelfile import MODELS_DIR  # noqa: E402
@@ -140,6 +143,8 @@ def test_the_train_tab_says_what_happens_to_a_users_models(tmp_path):
         page = __import__("urllib.request").request.urlopen(url + "config", timeout=30).read().decode()
     assert "deleted when you close the page" not in page
     assert "keeps at most 3 of your models" in page and "60 minutes after you trained or uploaded it" in page
+    # "How it works" names what ships (item 20)
+    assert "Mesh + MR* models (the shipped ones" in page and "models (the default)" not in page
 
 
 def test_one_pixel_limit_for_every_way_a_photo_arrives(tmp_path, london):
@@ -155,7 +160,9 @@ def test_one_pixel_limit_for_every_way_a_photo_arrives(tmp_path, london):
             files([big, *src[1:]]), files(tgt), "bigger", api_name="/train"
         )
     assert status.startswith("Trained 'bigger' on 2 pairs"), status
-    assert f"{big.name}: image is too large (8000x6251 = 50008000 pixels, limit {MAX_PIXELS})" in status, status
+    assert f"{big.name}: image is too large (8000x6251 = 50008000 pixels, limit {MAX_PIXELS})" in status, (
+        status
+    )
 
 
 def test_failed_requests_leave_no_folder_and_the_server_sweeps_old_files(tmp_path, london):
@@ -206,3 +213,101 @@ def test_the_sweep_keeps_the_folder_within_its_byte_budget(tmp_path):
     left = sorted(p.name for p in tmp_path.iterdir())
     # none is over the age; the budget removes the oldest first
     assert report.bytes_left == 4000 and left == ["f6.bin", "f7.bin", "f8.bin", "f9.bin"], (report, left)
+
+
+def _tampered(tmp_path: Path, name: str, scale: float = 1.0, **meta) -> Path:
+    """The shipped smile model with its weights scaled and metadata values replaced."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    src = MODELS_DIR / "smile.safetensors"
+    with safe_open(str(src), "numpy") as f:
+        metadata = dict(f.metadata())
+    tensors = load_file(str(src))
+    tensors["weights"] = (tensors["weights"] * scale).astype(tensors["weights"].dtype)
+    metadata.update(meta)
+    path = tmp_path / name
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def test_model_files_that_cannot_work_or_carry_markup_are_refused_and_names_are_cut(tmp_path):
+    import numpy as np
+
+    from mr_core import MaskedRegression
+
+    photo = handle_file(str(grace_hopper_path()))
+    huge = _tampered(tmp_path, "huge.safetensors", scale=1e30)  # finite, and nonsense
+    markup = _tampered(tmp_path, "markup.safetensors", target="<img src=x onerror=alert(1)>[a](http://e.x)")
+    x = np.random.default_rng(0).random((4, 1, 1, 3), dtype=np.float32)
+    tiny = MaskedRegression(receptive_field=1, lam=0.1).fit(x, np.clip(x + 0.1, 0, 1))
+    tiny.source, tiny.target = "neutral", "smiling"
+    tiny.save(tmp_path / "tiny.safetensors")
+    cases = {
+        huge: r"^huge\.safetensors: not a usable expression model \(the model's weights are implausibly large",
+        tmp_path
+        / "tiny.safetensors": r"^Tiny\.safetensors: not a usable expression model \(the model works on 1x1 crops",
+        markup: r"^markup\.safetensors: metadata target '<img src=x onerror=alert\(1\)>\[a\]\(http://e\.x\)' is not an "
+        r"expression name",
+    }
+    with serve(tmp_path / "gradio") as url:
+        c = Client(url, verbose=False)
+        for path, words in cases.items():
+            with pytest.raises(AppError) as err:
+                c.predict(photo, "smile", 1.0, "numpy", handle_file(str(path)), api_name="/synthesize")
+            message = str(err.value)
+            assert re.match(words, html.unescape(message), flags=re.I), message
+            assert "<img" not in message  # (escaped for the page)
+        with pytest.raises(AppError) as err:
+            c.predict(photo, "x" * 100_000, 1.0, api_name="/synthesize")
+        assert str(err.value).startswith("Unknown expression 'xxxx") and len(str(err.value)) < 400
+
+
+def test_malformed_api_calls_get_a_sentence_and_no_traceback(tmp_path, capfd):
+    import httpx
+
+    with serve(tmp_path / "gradio") as url:
+        capfd.readouterr()
+        api = url + "gradio_api"
+        r = httpx.post(f"{api}/call/synthesize", json={"data": []}, timeout=30)
+        assert r.status_code == 422
+        assert r.json()["detail"].startswith(
+            "The call to /synthesize gives 0 values, but it takes 6: Photo, "
+        )
+        r = httpx.post(f"{api}/call/train", json={"data": "x"}, timeout=30)
+        assert r.status_code == 422 and "needs 'data': a list of 4 values" in r.json()["detail"]
+        r = httpx.post(
+            f"{api}/queue/join", json={"data": [], "fn_index": 999, "session_hash": "s1"}, timeout=30
+        )
+        assert r.status_code == 422 and r.json()["detail"].startswith(
+            "There is no function number 999 in this app"
+        )
+        r = httpx.post(f"{api}/queue/join", content=b"{not json", timeout=30)
+        assert r.status_code == 422 and r.json()["detail"] == "The request body is not JSON."
+        # a well-formed call still runs
+        _, _, status = Client(url, verbose=False).predict(
+            handle_file(str(grace_hopper_path())), "smile", 1.0, api_name="/synthesize"
+        )
+        assert "changed to" in status
+        log = capfd.readouterr()
+    assert "Traceback" not in log.err + log.out, (log.err + log.out)[-3000:]
+
+
+def test_a_photo_given_twice_in_a_training_set_is_said_so(tmp_path, london):
+    src, tgt = london_pairs(london, 0, 3)
+    again = tmp_path / "copy" / Path(src[0]).name  # the same photo, uploaded a second time
+    again.parent.mkdir()
+    again.write_bytes(Path(src[0]).read_bytes())
+    other = tmp_path / "other" / Path(src[1]).with_suffix(".png").name  # another photo called alike
+    other.parent.mkdir()
+    Image.open(src[2]).save(other)
+    with serve(tmp_path / "gradio") as url:
+        _, status = Client(url, verbose=False).predict(
+            files([*src, again, other]), files(tgt), "twice", api_name="/train"
+        )
+    assert status.startswith("Trained 'twice' on 3 pairs"), status
+    assert (
+        f"{again.name}: the same photo as {Path(src[0]).name}, given twice in the 'before' photos" in status
+    )
+    assert f"{other.name}: another 'before' photo is also called '{other.stem}'" in status
+    assert "no 'after' photo" not in status

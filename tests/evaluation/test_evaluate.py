@@ -20,7 +20,8 @@ from mr_core.evaluation import evaluate as ev
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
 LONDON = DATA / "london"
-SPLIT = ROOT / "models" / "split_heldout.txt"
+SPLIT = ROOT / "models" / "split_validation.txt"
+TEST_SPLIT = ROOT / "models" / "split_test.txt"
 TRAIN_SUBJECTS = ["003", "004", "005", "007", "008", "009", "010", "011", "013", "014", "016", "017"]
 TEST_SUBJECTS = ["002", "026", "062"]
 
@@ -192,12 +193,26 @@ def test_summary_report_and_sheet(tmp_path):
     assert Image.open(tmp_path / "sheet.png").size[0] > 0
 
 
-def test_heldout_split_file():
+def test_validation_and_test_split_files():
     names = read_name_list(SPLIT)
     assert len(names) == 10 and len(set(names)) == 10
+    test = read_name_list(TEST_SPLIT)
+    assert len(test) == 15 and len(set(test)) == 15 and not set(test) & set(names)
     if (LONDON / "neutral").is_dir():
         stems = sorted(p.stem for p in (LONDON / "neutral").glob("*.jpg"))
-        assert names == stems[::9]
+        assert names == stems[::9] and test == stems[4::6]
+
+
+def test_no_settings_script_reads_the_test_split():
+    """The test subjects are only ever excluded while choosing settings: the scripts that choose
+    them name split_test.txt only to leave it out of training and evaluation."""
+    for script in ("choose_settings.py", "choose_gain.py", "explore_variants.py"):
+        text = (ROOT / "scripts" / script).read_text()
+        for line in text.splitlines():
+            if "split_test" in line:
+                assert line.strip().startswith(("TEST =", "#", "The test subjects")), (script, line)
+    text = (ROOT / "scripts" / "choose_settings.py").read_text()
+    assert "--subjects" in text and "--pairs-file" not in text  # evaluated on folds of training subjects
 
 
 def test_model_description_names_the_method_and_its_settings():
@@ -398,3 +413,26 @@ def test_python_m_evaluate_help():
         timeout=60,
     )
     assert proc.returncode == 0 and "--pairs-file" in proc.stdout
+
+
+def test_evaluate_editor_reports_closed_loop_figures(london, tmp_path):
+    """``evaluate --editor`` on two subjects: requests, presets, a reference copy, a contact sheet."""
+    from conftest import run_cli
+
+    out = tmp_path / "editor"
+    proc = run_cli(
+        "evaluate", "--editor", "--source-dir", london / "neutral", "--target-dir", london / "smiling",
+        "--subjects", "026", "037", "-o", out,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "single-key requests: asked vs measured" in proc.stdout and "reference copy" in proc.stdout
+    import json
+
+    report = json.loads((out / "report.json").read_text())
+    s = report["summary"]
+    assert s["faces"] == 2 and 0 <= s["requests"]["error"] < 0.3 and s["requests"]["drift"] < 0.1
+    assert set(s["presets"]) >= {"happy", "sad", "surprised", "neutral"}
+    assert s["reference"]["profile_ratio"] < 1.0
+    from PIL import Image
+
+    assert Image.open(out / "editor_sheet.png").size == (256 * 9, 256 * 2)

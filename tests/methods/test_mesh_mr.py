@@ -108,7 +108,8 @@ def _mouth_box(rgb):
 def test_model_file_round_trip_and_metadata(trained, tmp_path):
     model = load_model(trained["smile"])
     meta = read_metadata(trained["smile"])
-    assert meta["method"] == "mesh-mr" and meta["format_version"] == "3" and float(meta["shape_lam"]) > 0
+    assert meta["method"] == "mesh-mr" and meta["format_version"] == "4" and float(meta["shape_lam"]) > 0
+    assert meta["shape_frame"] == "similarity" and float(meta["motion_gain"]) > 0
     assert model.image_size_ == (256, 256) and model.n_pairs_ == 30
     # the smile learned the look of open mouths (their hue and the medoid's detail); neutral has none
     assert meta["mouth_model"] == "true" and read_metadata(trained["neutral"])["mouth_model"] == "false"
@@ -139,14 +140,31 @@ def test_model_file_round_trip_and_metadata(trained, tmp_path):
         load_model(copy)
     # files written before the mouth model (no mouth_model field) still load, and edit without it
     tensors = load_file(trained["smile"])
-    for name in ("mouth_colour", "mouth_detail"):
+    for name in ("mouth_colour", "mouth_detail", "mouth_bank", "mouth_keys", "mouth_white"):
         del tensors[name]
-    old = {k: v for k, v in meta.items() if k != "mouth_model"}
+    old = {k: v for k, v in meta.items() if k not in ("mouth_model", "mouth_bank")}
     save_file(tensors, copy, metadata=old)
     plain = load_model(copy)
     assert plain.mouth_colour_ is None
     c = synthesize(photo, plain, 1.0).image
     assert c.shape == a.shape and not np.array_equal(c, a)
+    # and files of format 3 (no similarity frame, no motion gain, no mouth bank) too: the mouth's
+    # look of the medoid only, the shape model in the crop's frame
+    tensors = load_file(trained["smile"])
+    for name in ("mouth_bank", "mouth_keys", "mouth_white"):
+        del tensors[name]
+    v3 = {k: v for k, v in meta.items() if k not in ("mouth_bank", "shape_frame", "motion_gain")}
+    save_file(tensors, copy, metadata={**v3, "format_version": "3"})
+    three = load_model(copy)
+    assert three.shape_frame_ == "crop" and three.motion_gain == 1.0 and three.mouth_bank_ is None
+    d = synthesize(photo, three, 1.0).image
+    assert d.shape == a.shape and not np.array_equal(d, a) and not np.array_equal(d, photo)
+    # a bank that does not fit the model's mouth box is one sentence
+    tensors = load_file(trained["smile"])
+    tensors["mouth_bank"] = tensors["mouth_bank"][:, 1:]
+    save_file(tensors, copy, metadata=meta)
+    with pytest.raises(ModelFileError, match="mouth_bank tensor must be finite float32"):
+        load_model(copy)
 
 
 def test_smile_opens_the_mouth_of_a_held_out_face_and_keeps_the_rest(trained, london):
@@ -238,3 +256,117 @@ def test_the_jaw_line_stays_put_when_the_mouth_closes(trained, london):
         motion[beside].max(),
         motion.max(),
     )
+
+
+def _eye_darkest(rgb, marker):
+    """Per eye of the largest face: the mean L* of the darkest tenth of its iris (inside the opening),
+    and the iris pixels' mask, from the photo's own landmarks."""
+    import cv2
+
+    from mr_core.face import align_face, default_detector
+    from mr_core.face.align import _invert_affine
+
+    face = default_detector().detect(rgb)[0]
+    al = align_face(rgb, face, size=(256, 256))
+    inv = _invert_affine(al.matrix)
+    pts = np.asarray(marker.analyze(al.crop).landmarks) @ inv[:, :2].T + inv[:, 2]
+    masks = []
+    yy, xx = np.mgrid[: rgb.shape[0], : rgb.shape[1]]
+    for contour, c in zip(mesh.EYE_CONTOURS, mesh.IRIS_CENTRES, strict=True):
+        m = np.zeros(rgb.shape[:2], np.uint8)
+        cv2.fillPoly(m, [np.round(pts[list(contour)] * 16).astype(np.int32)], 1, shift=4)
+        r = np.linalg.norm(pts[c + 1 : c + 5] - pts[c], axis=1).mean()
+        masks.append(m.astype(bool) & ((xx - pts[c][0]) ** 2 + (yy - pts[c][1]) ** 2 <= r * r))
+    return masks
+
+
+@pytest.mark.parametrize("frame", ["photo", "wide", "small"])
+def test_the_irises_keep_their_own_pixels_at_every_scale(trained, london, frame):
+    """The darkest part of each eye (pupil and iris) keeps its L*: on the photo, in a 1650 px wide
+    frame around the same pixels, and on the face scaled to about 80 px wide."""
+    import cv2
+
+    from mr_core.face.landmarks import Landmarker
+
+    model = load_model(trained["smile"])
+    photo = read_image(london / "neutral" / f"{HELD_OUT[0]}.jpg").rgb
+    if frame == "wide":
+        big = np.full((1240, 1650, 3), photo[5, 5], np.uint8)
+        big[364:876, 569:1081] = photo
+        photo = big
+    elif frame == "small":
+        f = cv2.resize(photo, None, fx=0.32, fy=0.32, interpolation=cv2.INTER_AREA)
+        small = np.full((480, 640, 3), f[2, 2], np.uint8)
+        small[160 : 160 + f.shape[0], 240 : 240 + f.shape[1]] = f
+        photo = small
+    out = synthesize(photo, model, 1.0).image
+    assert np.abs(out.astype(int) - photo.astype(int)).max() > 30  # the face was edited
+    lab_in = cv2.cvtColor(photo.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 0]
+    lab_out = cv2.cvtColor(out.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 0]
+    with Landmarker() as marker:
+        masks = _eye_darkest(photo, marker)
+    for iris in masks:
+        assert iris.sum() >= 4
+        a, b = np.sort(lab_in[iris]), np.sort(lab_out[iris])
+        k = max(1, len(a) // 10)
+        assert abs(b[:k].mean() - a[:k].mean()) <= 2.0
+        assert np.abs(lab_out[iris] - lab_in[iris]).mean() < 1.0
+
+
+def test_the_teeth_are_lit_like_the_photo(trained, london):
+    """The opened mouth follows the photo's light: on the same face darkened to a dim, warm webcam
+    look the teeth come out darker by about as much as the eye whites, never glowing above them."""
+    from mr_core.methods.mesh_mr import eye_white
+
+    model = load_model(trained["smile"])
+    assert model.mouth_bank_ is not None and len(model.mouth_bank_) == len(model.mouth_keys_)
+    photo = read_image(london / "neutral" / f"{HELD_OUT[1]}.jpg").rgb
+    dim = np.clip(photo.astype(np.float32) * np.array([0.45, 0.38, 0.3]), 0, 255).astype(np.uint8)
+    teeth = {}
+    for name, rgb in (("bright", photo), ("dim", dim)):
+        res = synthesize(rgb, model, 1.0)
+        crop = res.faces[0].crop_out.astype(np.float32) / 255
+        pts, (x0, y0, x1, y1) = _mouth_box(res.faces[0].crop_out)
+        white = eye_white(res.faces[0].crop_in.astype(np.float32) / 255, pts)
+        mouth = crop[y0 + 2 : y1 - 2, x0 + 3 : x1 - 2].reshape(-1, 3)
+        bright = np.sort(mouth.mean(axis=1))[-max(1, len(mouth) // 10) :].mean()
+        teeth[name] = (bright, float(white.mean()))
+    (tb, wb), (td, wd) = teeth["bright"], teeth["dim"]
+    assert td < 0.6 * tb  # the teeth darken with the photo
+    assert td / wd < 1.5 * tb / wb  # relative to the eye whites, about as on the bright photo
+
+
+def test_no_sliver_between_the_lips_and_the_gains_are_parameters(trained, london):
+    """After an edit the lips are closed or apart, never a sliver (a thin pale line of teeth), at any
+    intensity; the mouth gain widens the opening of the lips alone; intensity 0 keeps the points."""
+    from mr_core.errors import InvalidParameterError
+    from mr_core.face.landmarks import Landmarker
+
+    model = load_model(trained["smile"])
+    with Landmarker() as lm:
+        faces = [
+            np.asarray(lm.analyze(res.faces[0].crop_in).landmarks)
+            for res in (
+                synthesize(read_image(london / d / f"{n}.jpg").rgb, model, 0.0)
+                for d in ("neutral", "smiling")
+                for n in HELD_OUT
+            )
+        ]
+    for L in faces:
+        np.testing.assert_allclose(model.predict_landmarks(L, 0.0), L)
+        for a in (0.25, 0.5, 1.0, 1.5):
+            opening = mesh.mouth_opening(model.predict_landmarks(L, a)[None])[0]
+            assert opening < 1e-6 or opening >= 0.02, (a, opening)
+    L = faces[0]
+    wide = load_model(trained["smile"])
+    wide.mouth_gain = 1.5
+    far = [i for i in range(468) if i not in mesh.OUTER_LIP + mesh.INNER_LIP]
+    d0, d1 = model.predict_landmarks(L) - L, wide.predict_landmarks(L) - L
+    lips = list(mesh.OUTER_LIP)
+    assert np.linalg.norm(d1[lips], axis=1).mean() > 1.3 * np.linalg.norm(d0[lips], axis=1).mean()
+    forehead = [i for i in far if L[i, 1] < L[168, 1]]  # above the nose bridge: out of the mouth's reach
+    np.testing.assert_allclose(d1[forehead], d0[forehead], atol=1e-9)
+    with pytest.raises(InvalidParameterError, match="mouth_gain must be a finite number > 0"):
+        MeshRegressionModel(template="mp-eyes-nose-v1", mouth_gain=0).fit_shape(
+            np.zeros((3, 478, 2)), np.zeros((3, 478, 2)), (256, 256)
+        )

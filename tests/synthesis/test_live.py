@@ -120,3 +120,20 @@ def test_a_video_landmarker_follows_the_stream_and_agrees_with_the_image_one(det
     # followed from frame to frame, the points move less between frames than found anew each time
     moves = lambda k: np.mean([np.abs(found[i][k] - found[i - 1][k]).mean() for i in range(1, 12)])  # noqa: E731
     assert moves(1) <= moves(0), (moves(1), moves(0))
+
+
+def test_the_face_editor_edits_a_live_stream_with_steady_scores(detector):
+    """A preset applied live: the frames change, and a still face's edit stays still (the blendshape scores
+    the rig moves the face by are averaged over the landmarker's finds)."""
+    from mr_core.synthesis import make_editor
+
+    frames = list(clip_frames(12, (320, 240), motion=False))
+    editor = LiveEditor(detector)
+    model = make_editor(None, preset="surprised", refine=0)
+    outs = [editor.edit(f, model, 1.0, i / FPS) for i, f in enumerate(frames)]
+    changed = [int((np.abs(o.astype(int) - f) > 8).sum()) for o, f in zip(outs, frames, strict=True)]
+    assert min(changed[2:]) > 200, changed
+    assert editor.landmark_runs <= 7  # every other frame
+    # the same still face: consecutive edited frames differ little once the scores have settled
+    steps = [float(np.abs(outs[i].astype(int) - outs[i - 1]).mean()) for i in range(6, 12)]
+    assert max(steps) < 1.5, steps

@@ -147,9 +147,10 @@ def test_intensity_zero_and_frames_without_a_face_pass_unchanged(tmp_path, smile
     fzero, _ = read_frames(tmp_path / "zero.mp4")
     # Intensity 0: the frames as they were, up to the H.264 encoding (1 to 3.5 grey levels here: 4:2:0 chroma).
     assert max(np.abs(i.astype(int) - z).mean() for i, z in zip(fin, fzero, strict=True)) < 4.0
-    # Against that: frames without a face are the same, frames with one changed.
+    # Against that: frames without a face are the same (0.07 to 0.14 here), frames with one changed (the
+    # smile moves the mouth and cheeks only, the eyes keep their pixels: 0.7 to 1.8 of the whole frame).
     diffs = [np.abs(o.astype(int) - z).mean() for o, z in zip(fout, fzero, strict=True)]
-    assert max(diffs[17:22]) < 0.5 and min(diffs[:10] + diffs[24:]) > 1.0, [round(float(d), 2) for d in diffs]
+    assert max(diffs[17:22]) < 0.3 and min(diffs[:10] + diffs[24:]) > 0.5, [round(float(d), 2) for d in diffs]
 
 
 def test_still_face_with_sensor_noise_does_not_flicker(tmp_path, smile):
