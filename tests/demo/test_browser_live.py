@@ -125,7 +125,8 @@ def check_outputs(outputs: list[np.ndarray], frames: list[np.ndarray], report: d
     report["elsewhere"] = backgrounds
     assert len({o.tobytes() for o in outputs}) >= 2, report  # frames keep coming and differ (the pan)
     # the face was changed: far more than the rest of the same frame differs (video codecs lose a little)
-    assert all(f > 1.8 * max(1.0, b) for f, b in zip(face_diffs, backgrounds, strict=True)), report
+    ratios = [f / max(1.0, b) for f, b in zip(face_diffs, backgrounds, strict=True)]
+    assert min(ratios) > 1.5 and float(np.median(ratios)) > 2.0, report
     return report
 
 
