@@ -240,7 +240,12 @@ def run(args) -> int:
     if args.reference is not None:
         reference = reference_scores(read_image(args.reference), name=args.reference)
     editor = make_editor(
-        model, preset=args.preset, targets=args.targets, reference=reference, parts=args.parts
+        model,
+        preset=args.preset,
+        targets=args.targets,
+        reference=reference,
+        parts=args.parts,
+        refine=args.refine,
     )
     model = editor if editor is not None else model
     for note in editor_notes(editor):
