@@ -540,7 +540,7 @@ def test_synthesize_with_presets_targets_and_a_reference(london, tmp_path):
             assert "wrote 1 of 1" in proc.stdout
             scores[name] = marker.analyze(align_photo(out / "026.jpg", size=(256, 256))).blendshapes
         ref = marker.analyze(align_photo(london / "smiling" / "062.jpg", size=(256, 256))).blendshapes
-    assert scores["surprised"]["browInnerUp"] > base["browInnerUp"] + 0.2
+    assert scores["surprised"]["browInnerUp"] > base["browInnerUp"] + 0.15
     assert abs(scores["jaw"]["jawOpen"] - 0.5) < 0.2
     smile = lambda s: (s["mouthSmileLeft"] + s["mouthSmileRight"]) / 2  # noqa: E731
     assert abs(smile(scores["copy"]) - smile(ref)) < abs(smile(base) - smile(ref)) / 2

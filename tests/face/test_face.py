@@ -315,3 +315,11 @@ def test_paste_back_checks_its_arguments(detector):
         paste_back(np.zeros((100, 100, 3), np.uint8), al.crop, al)
     with pytest.raises(InvalidParameterError, match="mode"):
         paste_back(np.zeros((200, 200, 3), np.uint8), al.crop, al, mode="magic")
+
+
+def test_tiles_nearly_the_photos_size_become_one_look_at_the_whole_photo():
+    from mr_core.face.detect import tile_grid
+
+    assert tile_grid(512, 512) == [(0, 0, 512)]  # a portrait: one full-range pass, not four tiles
+    assert len(tile_grid(700, 512)) == 4  # a wider photo: the 480 tiles find its small faces
+    assert tile_grid(1600, 1600)[-1] == (0, 0, 1600) and len(tile_grid(1600, 1600)) > 10
