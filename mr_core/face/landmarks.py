@@ -106,6 +106,11 @@ def _as_rgb_uint8(rgb: np.ndarray) -> np.ndarray:
 
 
 _LIVE: weakref.WeakSet = weakref.WeakSet()
+#: Every MediaPipe task not closed yet, held here so that none is ever closed by the garbage collector:
+#: MediaPipe's own finaliser can then deadlock (it waits on its dispatcher from whatever thread the
+#: collector runs in).  A Landmarker that is dropped without close() keeps its task until exit.
+_TASKS: set = set()
+_TASKS_LOCK = threading.Lock()
 
 
 @atexit.register
@@ -113,6 +118,11 @@ def _close_all() -> None:
     # MediaPipe's own finaliser fails when it runs during interpreter teardown; close first.
     for lm in list(_LIVE):
         lm.close()
+    with _TASKS_LOCK:
+        tasks = list(_TASKS)
+        _TASKS.clear()
+    for task in tasks:
+        task.close()
 
 
 class Landmarker:
@@ -165,6 +175,8 @@ class Landmarker:
             try:
                 with native_stderr_silenced():
                     self._task = vision.FaceLandmarker.create_from_options(options)
+                with _TASKS_LOCK:
+                    _TASKS.add(self._task)
             except (RuntimeError, ValueError) as exc:
                 raise ModelFileError(
                     f"{self.model_path}: cannot load the face landmarker model ({exc})"
@@ -213,6 +225,8 @@ class Landmarker:
     def close(self) -> None:
         with self._lock:
             if self._task is not None:
+                with _TASKS_LOCK:
+                    _TASKS.discard(self._task)
                 self._task.close()
                 self._task = None
                 self._last_ms = -1
