@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mr_core.face import FaceDetector
+from mr_core.face import FacePipeline
 from mr_core.imageio import read_image
 
 from .engine import ModelCatalog, live_frame
@@ -34,13 +34,13 @@ def webcam_like_frame() -> np.ndarray:
 def measure(catalog: ModelCatalog, expression: str, frames: int = 200, backend: str = "numpy") -> dict:
     """Seconds per frame (mean and median) of :func:`demo.engine.live_frame`."""
     frame = webcam_like_frame()
-    with FaceDetector() as det:
-        out = live_frame(catalog, frame, expression, 1.0, backend, detector=det)  # warm-up, loads the model
+    with FacePipeline() as pipe:
+        out = live_frame(catalog, frame, expression, 1.0, backend, pipeline=pipe)  # warm-up, loads the model
         changed = bool(np.any(out != frame))
         times = []
         for _ in range(frames):
             t = time.perf_counter()
-            live_frame(catalog, frame, expression, 1.0, backend, detector=det)
+            live_frame(catalog, frame, expression, 1.0, backend, pipeline=pipe)
             times.append(time.perf_counter() - t)
     times = np.asarray(times)
     return {

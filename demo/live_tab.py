@@ -99,9 +99,9 @@ class LiveSettings:
 class LiveSession:
     """One browser session's live mode: settings, the editor that follows its face, its connection."""
 
-    def __init__(self, detector=None) -> None:
+    def __init__(self, pipeline=None) -> None:
         self.settings = LiveSettings()
-        self.editor = LiveEditor(detector)
+        self.editor = LiveEditor(pipeline)
         self._face_editor: tuple[tuple, object] | None = None  # (what it was made for, the editor)
         self.peer = None
         self.transport = "off"  # "webrtc", "http" or "off"
@@ -182,7 +182,7 @@ def _transport_reason() -> str | None:
     return webrtc_unavailable_reason()
 
 
-def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: RtcServer | None = None):
+def mount_live_tab(catalog, expression, intensity, backend, *, pipeline, rtc: RtcServer | None = None):
     """Add the Live tab (call inside ``gr.Tabs``) on the page's shared controls; returns
     ``connect(user_models)``, which binds its events once the session's own models (the Train tab's
     state) exist."""
@@ -221,7 +221,7 @@ def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: Rt
         return FALLBACK.format(reason=why.rstrip(". ")), gr.update(visible=True), gr.update(visible="hidden")
 
     def live_offer(offer_json, expression_name, a, backend_name, user=None, sess=None):
-        sess = sess if isinstance(sess, LiveSession) else LiveSession(detector)
+        sess = sess if isinstance(sess, LiveSession) else LiveSession(pipeline)
         sess.stop()
         sess.settings = _page_settings(sess, catalog, expression_name, a, backend_name, user)
         try:
@@ -270,7 +270,7 @@ def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: Rt
         """One frame of the HTTP stream (the fallback), edited with the session's editor."""
         if frame is None:
             return None, sess
-        sess = sess if isinstance(sess, LiveSession) else LiveSession(detector)
+        sess = sess if isinstance(sess, LiveSession) else LiveSession(pipeline)
         try:
             rgb, _ = as_rgb(frame)
             sess.settings = _page_settings(sess, catalog, expression_name, a, backend_name, user)

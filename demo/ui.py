@@ -21,7 +21,7 @@ from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from mr_core.errors import MRError
-from mr_core.face import default_detector
+from mr_core.face import FacePipeline
 from mr_core.synthesis import MAX_INTENSITY
 
 from .apicheck import ApiCheck
@@ -209,7 +209,7 @@ def build_demo(
     catalog = ModelCatalog(models_dir)
     temp_root = Path(get_upload_folder())
     sessions = sessions if sessions is not None else SessionStore(temp_root / "mr-sessions")
-    detector = default_detector()
+    pipeline = FacePipeline()  # the demo's one: every tab finds and measures faces with it
     backends = backend_choices()
     names = catalog.names
     first = catalog.default()
@@ -219,7 +219,7 @@ def build_demo(
     @_speak
     def synthesize(photo, expression, intensity, backend="numpy", model_file=None, user=None):
         cat, expression = session_catalog(catalog, user, expression, model_file)
-        res = synthesize_photo(cat, photo, expression, intensity, backend or "numpy", detector=detector)
+        res = synthesize_photo(cat, photo, expression, intensity, backend or "numpy", pipeline=pipeline)
         return res.image, res.crops, res.status
 
     def check_upload(photo):
@@ -331,13 +331,13 @@ def build_demo(
                             max_height=320,
                         )
                         status = gr.Markdown(label="Status", elem_id="status")
-            mount_editor_tab(load_photo, intensity, detector=detector, speak=_speak)
-            connect_live = mount_live_tab(catalog, expression, intensity, backend, detector=detector)
+            mount_editor_tab(load_photo, intensity, pipeline=pipeline, speak=_speak)
+            connect_live = mount_live_tab(catalog, expression, intensity, backend, pipeline=pipeline)
             connect_video = mount_video_tab(
                 catalog,
                 expression,
                 intensity,
-                detector=detector,
+                pipeline=pipeline,
                 speak=_speak_clip,
                 results=temp_root / "mr-videos",
             )

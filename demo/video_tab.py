@@ -35,7 +35,7 @@ VIDEO_CONCURRENCY = 1
 
 
 def edit_clip(
-    catalog, video, expression, intensity, *, detector, progress=None, results: Path | None = None
+    catalog, video, expression, intensity, *, pipeline, progress=None, results: Path | None = None
 ) -> tuple[str, str]:
     """Edit the clip at path ``video`` into a new folder inside ``results`` (default: the system's
     temporary folder); returns (path of the edited MP4, status sentence)."""
@@ -59,7 +59,7 @@ def edit_clip(
             dst,
             model,
             intensity,
-            detector=detector,
+            pipeline=pipeline,
             limits=VIDEO_LIMITS,
             progress=report,
             label=src.name or "the clip",  # the name it was uploaded with, not the server's path
@@ -76,7 +76,7 @@ def edit_clip(
 
 
 def mount_video_tab(
-    catalog, expression_menu, intensity_slider, *, detector, speak, results: Path | None = None
+    catalog, expression_menu, intensity_slider, *, pipeline, speak, results: Path | None = None
 ):
     """Add the Video tab (call inside ``gr.Tabs``) on the page's shared controls (``expression_menu``,
     ``intensity_slider``); ``speak`` turns library errors into one-sentence ``gr.Error``s.
@@ -89,7 +89,7 @@ def mount_video_tab(
     def synthesize_clip(video, expression, intensity, user=None, progress=gr.Progress()):  # noqa: B008
         cat, name = session_catalog(catalog, user, expression)
         path, status = edit_clip(
-            cat, video, name, intensity, detector=detector, progress=progress, results=results
+            cat, video, name, intensity, pipeline=pipeline, progress=progress, results=results
         )
         gr.Info(status)
         return path

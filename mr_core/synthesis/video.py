@@ -31,16 +31,9 @@ import numpy as np
 
 from ..atomic import make_temporary, publish
 from ..errors import InvalidParameterError, VideoError
-from ..face import (
-    MIN_EYE_DISTANCE,
-    FaceDetector,
-    FaceTracker,
-    align_face,
-    default_detector,
-    interpolate_faces,
-)
+from ..face import FaceTracker, interpolate_faces
 from ..face.align import _invert_affine
-from ..face.landmarks import shared_landmarker
+from ..face.pipeline import FacePipeline, own_pipeline
 from ..methods import method_of
 from .live import SCORE_FRAMES
 from .photo import _check_intensity, _edit_faces, check_model_template
@@ -308,16 +301,17 @@ class _Editor:
     for the next keyframe (at most ``every - 1`` of them), so nothing is extrapolated.
     """
 
-    def __init__(self, model, a, detector, tracker, *, largest_only, min_eye_distance, every, seconds):
-        self.model, self.a, self.detector, self.tracker = model, a, detector, tracker
-        self.largest_only, self.min_eye = largest_only, min_eye_distance
+    def __init__(self, model, a, pipeline, tracker, *, largest_only, every, seconds):
+        self.model, self.a, self.pipeline, self.tracker = model, a, pipeline, tracker
+        self.detector = pipeline.detector
+        self.largest_only, self.min_eye = largest_only, pipeline.min_eye_distance
         self.every = max(1, int(every))
         self.seconds = seconds
         self.size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
         self.landmarks = a != 0.0 and method_of(model).needs_landmarks
         # methods that need the head's pose get the landmarker's analysis (3-D points, scores)
         self.pose = self.landmarks and method_of(model).needs_pose
-        self.marker = shared_landmarker(blendshapes=self.pose) if self.landmarks else None
+        self.marker = pipeline.landmarker(self.pose) if self.landmarks else None
         self.analysis: dict = {}  # track id -> last analysis, its scores averaged (self.pose only)
         self.pending: list[_Frame] = []
         self.key: _Frame | None = None  # the last keyframe
@@ -362,7 +356,8 @@ class _Editor:
                 faces = [tf for tf in f.tracked if tf.weight > 0 and tf.face.eye_distance >= self.min_eye]
                 if self.largest_only:
                     faces = faces[:1]
-                f.edits = [(tf, align_face(f.rgb, tf.face, size=self.size)) for tf in faces]
+                crops = self.pipeline.align(f.rgb, [tf.face for tf in faces], self.size)
+                f.edits = list(zip(faces, crops, strict=True))
             t0 = self._time("align", t0)
         if self.landmarks:
             if key is not None:
@@ -452,8 +447,7 @@ def synthesize_video(
     intensity: float = 1.0,
     *,
     largest_only: bool = False,
-    detector: FaceDetector | None = None,
-    min_eye_distance: float = MIN_EYE_DISTANCE,
+    pipeline: FacePipeline | None = None,
     limits: VideoLimits | None = None,
     tracker: FaceTracker | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -466,7 +460,8 @@ def synthesize_video(
 ) -> VideoResult:
     """Edit every face of every frame of the clip ``src`` and write it to ``dst`` (H.264 MP4).
 
-    ``progress(done, total)`` is called after each frame (``total`` is the expected frame count).
+    ``pipeline``: how faces are found, aligned and measured (:class:`~mr_core.face.FacePipeline`; by
+    default one made and closed for this clip).  ``progress(done, total)`` is called after each frame (``total`` is the expected frame count).
     ``replace=False`` never replaces a file at ``dst``, even one created while the clip was edited:
     the result goes to ``another_name(dst)`` (``VideoResult.path``) or ``FileExistsError`` is raised.
     ``detect_every``: the detector and the landmarker run on every n-th frame, the faces and
@@ -476,10 +471,22 @@ def synthesize_video(
     video stream, or is over ``limits``; ``dst`` is then left as it was.  Frames without a face pass
     unchanged (``VideoResult.frames_with_face`` counts the others).
     """
+    a = _check_intensity(intensity)
+    with own_pipeline(pipeline) as pipe:
+        check_model_template(model, pipe.template.name)
+        return _synthesize_video(
+            src, dst, model, a, pipe, largest_only=largest_only, limits=limits, tracker=tracker,
+            progress=progress, crf=crf, preset=preset, replace=replace, another_name=another_name,
+            detect_every=detect_every, label=label,
+        )
+
+
+def _synthesize_video(
+    src, dst, model, a, pipe, *, largest_only, limits, tracker, progress, crf, preset, replace, another_name,
+    detect_every, label,
+) -> VideoResult:
     import av
 
-    a = _check_intensity(intensity)
-    check_model_template(model)
     if getattr(model, "refine", 0):
         # no closed-loop correction per frame (a landmarker pass each): the scores are steadied instead
         model = copy.copy(model).set_params(refine=0)
@@ -488,16 +495,15 @@ def synthesize_video(
     src, dst = Path(src), Path(dst)
     name = str(src) if label is None else str(label)
     limits = limits or VideoLimits()
-    det = detector if detector is not None else default_detector()
     tracker = tracker or FaceTracker()
+    min_eye_distance = pipe.min_eye_distance
     timing = {k: 0.0 for k in STAGES}
     editor = _Editor(
         model,
         a,
-        det,
+        pipe,
         tracker,
         largest_only=largest_only,
-        min_eye_distance=min_eye_distance,
         every=detect_every,
         seconds=timing,
     )

@@ -8,7 +8,14 @@ from videoclips import frame_times, make_clip, make_vfr_clip, raw_h264, read_fra
 
 from mr_core.core.modelfile import resolve_model
 from mr_core.errors import InvalidParameterError, VideoError
-from mr_core.face import DetectedFace, FaceDetector, FaceTracker, OneEuroFilter, interpolate_faces
+from mr_core.face import (
+    DetectedFace,
+    FaceDetector,
+    FacePipeline,
+    FaceTracker,
+    OneEuroFilter,
+    interpolate_faces,
+)
 from mr_core.methods import load_model
 from mr_core.synthesis import VideoLimits, probe_video, synthesize_video
 
@@ -89,8 +96,9 @@ class CountingDetector(FaceDetector):
 def test_detector_runs_on_every_other_frame_and_the_frames_between_match(tmp_path, smile):
     src = make_clip(tmp_path / "clip.mp4", n=20, size=(320, 240), audio=False, lossless=True)
     with CountingDetector() as every2, CountingDetector() as every1:
-        a = synthesize_video(src, tmp_path / "every2.mp4", smile, 1.0, detector=every2)
-        b = synthesize_video(src, tmp_path / "every1.mp4", smile, 1.0, detector=every1, detect_every=1)
+        with FacePipeline(every2) as p2, FacePipeline(every1) as p1:
+            a = synthesize_video(src, tmp_path / "every2.mp4", smile, 1.0, pipeline=p2)
+            b = synthesize_video(src, tmp_path / "every1.mp4", smile, 1.0, pipeline=p1, detect_every=1)
     # keyframes 0, 2, ..., 18; frame 19 has no keyframe after it and is detected itself
     assert (every2.calls, every1.calls) == (11, 20)
     assert a.frames_with_face == b.frames_with_face == a.frames_edited == 20
