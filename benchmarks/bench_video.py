@@ -44,7 +44,7 @@ from videoclips import make_clip, read_frames  # noqa: E402
 from mr_core.core.modelfile import resolve_model  # noqa: E402
 from mr_core.face import FaceDetector, FacePipeline  # noqa: E402
 from mr_core.methods import load_model  # noqa: E402
-from mr_core.synthesis import synthesize_video  # noqa: E402
+from mr_core.synthesis import VideoOptions, synthesize_video  # noqa: E402
 
 
 def load() -> float:
@@ -85,7 +85,7 @@ def speed(model, folder: Path, size, frames: int, repeat: int, detect_every: int
             start.append((command(one, folder / f"one{size[0]}-{i}"), load()))
             t = time.perf_counter()
             res = synthesize_video(
-                clip, folder / f"out{size[0]}-{i}.mp4", model, 1.0, pipeline=pipe, detect_every=detect_every
+                clip, folder / f"out{size[0]}-{i}.mp4", model, 1.0, pipeline=pipe, options=VideoOptions(detect_every=detect_every)
             )
             runs.append((time.perf_counter() - t, load(), res))
     cmd_s = statistics.median(c[0] for c in cmd)

@@ -369,7 +369,7 @@ def _photo(path: Path, target: Path, model, args, pipeline, report, another_name
 def _video(path: Path, target: Path, model, args, pipeline, outer, another_name):
     """Edit one clip into ``target`` (or the next free name) with a progress bar of its frames;
     (the line to report, the path written)."""
-    from ..synthesis import synthesize_video
+    from ..synthesis import VideoOptions, synthesize_video
 
     with tqdm(
         total=0,
@@ -391,8 +391,8 @@ def _video(path: Path, target: Path, model, args, pipeline, outer, another_name)
             target,
             model,
             args.intensity,
-            largest_only=args.largest_only,
             pipeline=pipeline,
+            options=VideoOptions(largest_only=args.largest_only),
             progress=progress,
             replace=False,
             another_name=another_name,

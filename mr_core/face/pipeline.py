@@ -29,7 +29,7 @@ from .align import (
 from .detect import FaceDetector
 from .landmarks import FaceAnalysis, Landmarker
 
-__all__ = ["FacePipeline", "FoundLandmarks", "own_pipeline"]
+__all__ = ["FacePipeline", "FoundLandmarks", "check_pipeline", "own_pipeline"]
 
 
 @dataclass
@@ -190,9 +190,18 @@ class FacePipeline:
         return out
 
 
+def check_pipeline(pipeline) -> None:
+    """Refuse what is not a :class:`FacePipeline` (or ``None``), naming what was given."""
+    if pipeline is not None and not isinstance(pipeline, FacePipeline):
+        raise InvalidParameterError(
+            f"pipeline must be a FacePipeline (e.g. FacePipeline(detector)), got {type(pipeline).__name__}"
+        )
+
+
 @contextmanager
 def own_pipeline(pipeline: FacePipeline | None):
     """``pipeline``, or a new one closed at the end of the ``with`` block when it is ``None``."""
+    check_pipeline(pipeline)
     if pipeline is not None:
         yield pipeline
         return

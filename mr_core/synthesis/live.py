@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import InvalidParameterError
 from ..face import FaceTracker
 from ..face.landmarks import Landmarker
-from ..face.pipeline import FacePipeline
+from ..face.pipeline import FacePipeline, check_pipeline
 from ..methods import method_of
 from .photo import _check_intensity, _edit_faces, check_model_template
 
@@ -57,6 +57,7 @@ class LiveEditor:
         tracker: FaceTracker | None = None,
         landmarks_every: int = 2,
     ) -> None:
+        check_pipeline(pipeline)
         self.pipeline = pipeline
         self.landmarker = landmarker
         self.tracker = tracker

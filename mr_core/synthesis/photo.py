@@ -20,6 +20,7 @@ from ..face import DEFAULT_TEMPLATE, move_pixels, paste_back
 from ..face.align import _check_size
 from ..face.pipeline import FacePipeline, own_pipeline
 from ..methods import edit_crops, method_of
+from .clock import StageClock
 
 __all__ = ["MAX_INTENSITY", "FaceResult", "SynthesisResult", "check_model_template", "synthesize"]
 
@@ -93,15 +94,15 @@ def _edit_faces(
     landmarks=None,
     *,
     crops_in=None,
-    seconds=None,
+    clock: StageClock | None = None,
     poses=None,
 ) -> np.ndarray:
     """Edit the aligned faces ``aligned`` of the photo ``out`` (uint8, written in place) at intensity
     ``a`` > 0 with their crops' ``landmarks`` (one (478, 2) array per face, for methods that need them).
 
     The crops are edited by :func:`~mr_core.methods.edit_crops`; pixels then move in the photo itself
-    (full resolution) and the colour change is added on top.  Returns the edited crops.  ``seconds``
-    (a dict): the time spent is added to its ``"edit"`` (the crops) and ``"paste"`` (the photo) entries.
+    (full resolution) and the colour change is added on top.  Returns the edited crops.  ``clock``: the
+    time spent is added to its ``"edit"`` (the crops) and ``"paste"`` (the photo) stages.
     """
     t0 = time.perf_counter()
     if crops_in is None:
@@ -114,9 +115,9 @@ def _edit_faces(
             motion = edit.motion[i] if edit.motion.ndim == 4 else edit.motion
             move_pixels(out, motion, al, inplace=True)
         paste_back(out, tex, al, inplace=True)
-    if seconds is not None:
-        seconds["edit"] = seconds.get("edit", 0.0) + t1 - t0
-        seconds["paste"] = seconds.get("paste", 0.0) + time.perf_counter() - t1
+    if clock is not None:
+        clock.add("edit", t1 - t0)
+        clock.since("paste", t1)
     return edit.crops
 
 

@@ -17,7 +17,7 @@ from mr_core.face import (
     interpolate_faces,
 )
 from mr_core.methods import load_model
-from mr_core.synthesis import VideoLimits, probe_video, synthesize_video
+from mr_core.synthesis import VideoLimits, VideoOptions, probe_video, synthesize_video
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_detector_runs_on_every_other_frame_and_the_frames_between_match(tmp_pat
     with CountingDetector() as every2, CountingDetector() as every1:
         with FacePipeline(every2) as p2, FacePipeline(every1) as p1:
             a = synthesize_video(src, tmp_path / "every2.mp4", smile, 1.0, pipeline=p2)
-            b = synthesize_video(src, tmp_path / "every1.mp4", smile, 1.0, pipeline=p1, detect_every=1)
+            b = synthesize_video(src, tmp_path / "every1.mp4", smile, 1.0, pipeline=p1, options=VideoOptions(detect_every=1))
     # keyframes 0, 2, ..., 18; frame 19 has no keyframe after it and is detected itself
     assert (every2.calls, every1.calls) == (11, 20)
     assert a.frames_with_face == b.frames_with_face == a.frames_edited == 20
@@ -113,7 +113,7 @@ def test_detector_runs_on_every_other_frame_and_the_frames_between_match(tmp_pat
     assert np.mean(apart) < 0.4 * np.mean(edit), (apart, edit)
     assert np.mean(apart[1::2]) < 1.3 * np.mean(apart[2::2]) + 0.3, apart
     with pytest.raises(InvalidParameterError, match="detect_every"):
-        synthesize_video(src, tmp_path / "bad.mp4", smile, detect_every=0)
+        synthesize_video(src, tmp_path / "bad.mp4", smile, options=VideoOptions(detect_every=0))
 
 
 def test_video_keeps_size_rate_frames_rotation_audio_and_changes_the_face(tmp_path, smile):
