@@ -1,9 +1,8 @@
 """How much brighter than the same photo's eye whites real smiling teeth are: the cap of the synthetic teeth.
 
-For every real smiling photo of the London set's *training* subjects (the test subjects of
-``models/split_test.txt`` are only read to be left out) whose lips are apart (inner-lip gap over the
-mouth's width above ``--open``, the mesh-mr models' ``open_threshold``), the face pipeline finds the
-landmarks and this measures, in CIE L*:
+For every real smiling photo of the London set's *training* subjects whose lips are apart
+(inner-lip gap over the mouth's width above ``--open``, the mesh-mr models' ``open_threshold``), the
+face pipeline finds the landmarks and this measures, in CIE L*:
 
 * ``teeth``: the mean of the brightest tenth of the pixels inside the inner-lip polygon;
 * ``whites``: the mean of the brightest tenth of the eyes' openings outside the irises;
@@ -13,6 +12,8 @@ percentile by default: a single photo with a glare on the teeth does not set it)
 :data:`mr_core.methods.mesh_mr.TEETH_OVER_WHITES` holds: the synthetic teeth are never brighter than
 the photo's eye whites by more.  ``scripts/measure_eyes.py`` measures the same difference on edited
 photos.
+
+The test subjects (models/split_test.txt) are only read to be left out.
 
     python scripts/measure_teeth_cap.py [--data ../shared/data/london]
 """
@@ -41,7 +42,9 @@ TEST = REPO / "models" / "split_test.txt"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "london")
-    ap.add_argument("--open", type=float, default=0.08, help="lips apart by more than this of the mouth's width")
+    ap.add_argument(
+        "--open", type=float, default=0.08, help="lips apart by more than this of the mouth's width"
+    )
     ap.add_argument("--quantile", type=float, default=0.95)
     args = ap.parse_args()
     test = set(read_name_list(TEST))

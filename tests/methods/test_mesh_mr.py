@@ -378,3 +378,65 @@ def test_no_sliver_between_the_lips_and_the_gains_are_parameters(trained, london
         MeshRegressionModel(template="mp-eyes-nose-v1", mouth_gain=0).fit_shape(
             np.zeros((3, 478, 2)), np.zeros((3, 478, 2)), (256, 256)
         )
+
+
+def test_the_teeth_are_never_brighter_over_the_eye_whites_than_real_teeth(trained, london):
+    """Even a bank whose mouths were far brighter than their eye whites (teeth that would glow) gives
+    teeth at most TEETH_OVER_WHITES (the real smiles' margin, scripts/measure_teeth_cap.py) brighter
+    than the same crop's eye whites, in L*; a face's own teeth below the cap are left as they are."""
+    from mr_core.face.landmarks import Landmarker
+    from mr_core.methods import mesh_mouth
+
+    model = load_model(trained["smile"])
+    photo = read_image(london / "neutral" / f"{HELD_OUT[1]}.jpg").rgb
+    res = synthesize(photo, model, 0.0)
+    x = res.faces[0].crop_in.astype(np.float32) / 255
+    with Landmarker() as lm:
+        L = np.asarray(lm.analyze(res.faces[0].crop_in).landmarks)
+    hard, _, (y0, y1, x0, x1) = model._mouth()
+    white = mesh_mouth._brightest_tenth(mesh_mouth._lightness(mesh_mouth.eye_white_pixels(x, L)))
+
+    def teeth(m):
+        out = m.mouth_content(x, L)
+        return mesh_mouth._brightest_tenth(mesh_mouth._lightness(out[y0:y1, x0:x1][hard[y0:y1, x0:x1]]))
+
+    glowing = load_model(trained["smile"])
+    glowing.mouth_white_ = glowing.mouth_white_ * 3.0
+    assert teeth(glowing) - white <= mesh_mouth.TEETH_OVER_WHITES + 0.5
+    assert teeth(glowing) > teeth(model) - 0.5  # darkened to the cap, not below it
+    dim = load_model(trained["smile"])
+    dim.mouth_white_ = dim.mouth_white_ * 0.5  # well under the cap: untouched by it
+    cap = mesh_mouth.TEETH_OVER_WHITES
+    mesh_mouth.TEETH_OVER_WHITES = 1e9
+    try:
+        uncapped = teeth(dim)
+    finally:
+        mesh_mouth.TEETH_OVER_WHITES = cap
+    assert abs(teeth(dim) - uncapped) < 1e-3 and uncapped - white < cap
+
+
+def test_the_lower_lids_sink_only_as_far_as_lid_sink_allows(trained, london):
+    """neutral's lower lids come down with lid_sink > 0 (by at most that fraction of the eye's
+    height), never with lid_sink 0; the setting and the shading gain travel in the model file."""
+    from mr_core.face.landmarks import Landmarker
+    from mr_core.methods.mesh_shape import EYE_HEIGHT, LOWER_LIDS
+
+    model = load_model(trained["neutral"])
+    face = synthesize(read_image(london / "smiling" / f"{HELD_OUT[0]}.jpg").rgb, model, 0.0).faces[0]
+    with Landmarker() as lm:
+        L = np.asarray(lm.analyze(face.crop_in).landmarks)
+    lids = [list(lid) for lid in LOWER_LIDS]
+    model.lid_sink, model.lid_gain = 0.0, 6.0
+    d = model.predict_landmarks(L) - L
+    assert max(d[lid, 1].max() for lid in lids) <= 1e-9  # never down
+    model.lid_sink = 0.35
+    d = model.predict_landmarks(L) - L
+    for lid, (top, bottom) in zip(lids, EYE_HEIGHT, strict=True):
+        height = np.linalg.norm(L[top] - L[bottom])
+        assert 0.05 * height < d[lid, 1].max() <= 0.35 * height + 1e-9
+    model.shading_gain = 1.25
+    copy = trained["neutral"].parent / "neutral-sink.safetensors"
+    model.save(copy)
+    back = load_model(copy)
+    assert (back.lid_sink, back.lid_gain, back.shading_gain) == (0.35, 6.0, 1.25)
+    assert read_metadata(copy)["lid_sink"] == "0.35"
