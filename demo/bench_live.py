@@ -18,7 +18,8 @@ import numpy as np
 from mr_core.face import FaceDetector
 from mr_core.imageio import read_image
 
-from .engine import ModelCatalog, live_frame
+from .catalog import ModelCatalog
+from .engine import live_frame
 from .examples import grace_hopper_path
 
 
