@@ -120,6 +120,40 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds a process has used (all its threads), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children, theirs, ...), from /proc."""
+    parent = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        out += kids
+        todo += kids
+    return out
+
+
+def browser_cpu_seconds(server_pid: int) -> float:
+    """CPU seconds of the benchmark's own child processes but the server (Chromium and its driver)."""
+    return sum(cpu_seconds(p) for p in descendants(os.getpid()) if p != server_pid)
+
+
 def serve(port: int, transport: str, log) -> subprocess.Popen:
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", MR_LIVE_TRANSPORT=transport)
     code = (
@@ -158,7 +192,13 @@ def analyse(log: dict, seconds: float) -> dict:
     """Frames/s and latencies of one session from the page's log (see READER_JS)."""
     cam = np.asarray(log["camera"], dtype=np.float64).reshape(-1, 4)
     out = np.asarray(log["edited"], dtype=np.float64).reshape(-1, 4)
+    # frames the page composited (its counter), against those it called back for (a frame it presented
+    # between two callbacks is not seen here)
+    composited = (
+        round((out[-1, 2] - out[0, 2]) / ((out[-1, 1] - out[0, 1]) / 1000.0), 1) if len(out) > 1 else 0.0
+    )
     valid = lambda a: a[(a[:, 0] >= 0) & (a[:, 0] < FRAMES)]  # noqa: E731
+    misread = int(len(out) - len(valid(out)))
     cam, out = valid(cam), valid(out)
     if len(out) < 2 or len(cam) < 2:
         return {"edited_frames": int(len(out)), "error": "no edited frames were shown"}
@@ -183,6 +223,8 @@ def analyse(log: dict, seconds: float) -> dict:
     fifth = max(1, len(lat) // 5)
     return {
         "edited_frames": int(len(out)),
+        "composited_fps": composited,
+        "misread": misread,
         "fps": round((len(out) - 1) / span, 1) if span > 0 else 0.0,
         "camera_fps": round((len(cam) - 1) / ((cam[-1, 1] - cam[0, 1]) / 1000.0), 1),
         "latency_ms_median": round(float(np.median(lat)), 1) if len(lat) else None,
@@ -236,6 +278,7 @@ def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
             "--use-fake-ui-for-media-stream",
             f"--use-file-for-fake-video-capture={clip}",
             "--autoplay-policy=no-user-gesture-required",
+            *os.environ.get("BENCH_CHROMIUM_FLAGS", "").split(),
         ]
         try:
             with sync_playwright() as p:
@@ -263,12 +306,15 @@ def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
                     page.evaluate(READER_JS, [BITS, CELL, GAP, X0, Y0, W, H])
                 rtc_before = [page.evaluate("() => window.mrLive.stats()") for page in pages]
                 peak, samples = rss_start, []
+                cpu0 = cpu_seconds(server.pid), browser_cpu_seconds(server.pid)
                 t0 = time.monotonic()
                 while time.monotonic() - t0 < seconds:
                     time.sleep(min(5.0, max(0.1, seconds - (time.monotonic() - t0))))
                     m = rss_mb(server.pid)
                     samples.append(round(m, 1))
                     peak = max(peak, m)
+                cpu1 = cpu_seconds(server.pid), browser_cpu_seconds(server.pid)
+                measured = time.monotonic() - t0
                 logs = [page.evaluate("() => window.mrLiveLog") for page in pages]
                 rtc_after = [page.evaluate("() => window.mrLive.stats()") for page in pages]
                 for page in pages:  # the server logs each connection's own figures when it closes
@@ -287,12 +333,19 @@ def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
                 server_log.seek(0)
                 print(server_log.read()[-3000:])
             server_log.close()
+    sessions_out = [
+        {**analyse(log, seconds), **browser_side(a, b, seconds)}
+        for log, a, b in zip(logs, rtc_before, rtc_after, strict=True)
+    ]
+    shown = sum(s.get("fps", 0.0) for s in sessions_out) * measured
     return {
         "transport": transport,
-        "sessions": [
-            {**analyse(log, seconds), **browser_side(a, b, seconds)}
-            for log, a, b in zip(logs, rtc_before, rtc_after, strict=True)
-        ],
+        "sessions": sessions_out,
+        "cpu": {
+            "server_cores": round((cpu1[0] - cpu0[0]) / measured, 2),
+            "browser_cores": round((cpu1[1] - cpu0[1]) / measured, 2),
+            "server_ms_per_output_frame": round(1000 * (cpu1[0] - cpu0[0]) / max(shown, 1), 1),
+        },
         "modes": modes,
         "seconds": seconds,
         "server_rss_mb": {
@@ -326,7 +379,8 @@ def main(argv=None) -> int:
             + (
                 s["error"]
                 if "error" in s
-                else f"{s['fps']} output frames/s (camera {s['camera_fps']}), latency median "
+                else f"{s['fps']} output frames/s (camera {s['camera_fps']}; page composited "
+                f"{s['composited_fps']}/s, {s['misread']} unreadable), latency median "
                 f"{s['latency_ms_median']} ms, p95 {s['latency_ms_p95']} ms (first fifth "
                 f"{s['latency_ms_first_fifth']} ms, last fifth {s['latency_ms_last_fifth']} ms), "
                 f"output {s['output_width']} px wide; browser: camera encoded at {s.get('browser_encoded_fps')} "
@@ -342,6 +396,11 @@ def main(argv=None) -> int:
     )
     for line in result["server"]:  # the server's own count of each connection's frames
         print("server: connection closed", line.split("live connection closed", 1)[1].strip())
+    c = result["cpu"]
+    print(
+        f"CPU: server {c['server_cores']} cores ({c['server_ms_per_output_frame']} ms of CPU per output frame), "
+        f"Chromium {c['browser_cores']} cores"
+    )
     print(f"load average (1, 5, 15 min) before: {la['before']}, after: {la['after']}")
     print(f"the Live tab said: {result['modes']}")
     if args.json:

@@ -8,8 +8,9 @@ blocks UDP), the tab says why and shows Gradio's own webcam stream (an HTTP requ
 slower), which edits the frames the same way.
 
 Each browser session owns a :class:`LiveSession` (in ``gr.State``): its :class:`LiveSettings` (the
-expression, intensity and backend chosen on the page, replaced as a whole when one of them
-changes, so a frame never sees half of a change), its :class:`~mr_core.synthesis.live.LiveEditor`
+expression, intensity and backend chosen on the page, and the face editor's preset and sliders
+(:mod:`demo.live_face`), replaced as a whole when one of them changes, so a frame never sees half
+of a change), its :class:`~mr_core.synthesis.live.LiveEditor`
 (the face followed and smoothed over time) and its WebRTC connection.
 """
 
@@ -32,6 +33,7 @@ from mr_core.synthesis.live import LiveEditor
 
 from .catalog import check_backend, session_catalog
 from .engine import MAX_PIXELS, as_rgb
+from .live_face import FaceControls, bind_face_controls, face_controls
 from .live_webrtc import RtcServer, RtcUnavailable, ice_servers_from_env, webrtc_unavailable_reason
 
 __all__ = ["LIVE_TIME_LIMIT", "LiveSession", "LiveSettings", "mount_live_tab"]
@@ -68,7 +70,8 @@ READY = (
 )
 CONNECTING = "Connecting over WebRTC…"
 CONNECTED = (
-    "**Live over WebRTC.** The expression, intensity and backend above apply as you change them. "
+    "**Live over WebRTC.** The expression, intensity and backend above, and the face editor's presets and "
+    "sliders below, apply as you change them. "
     "Press Stop to end."
 )
 FALLBACK = (
@@ -114,21 +117,33 @@ class LiveSession:
                 f"the frame is too large ({rgb.shape[1]}x{rgb.shape[0]} pixels, limit {MAX_PIXELS})"
             )
         s = self.settings
-        if s.catalog is None or s.expression not in s.catalog.entries:
+        model = self._model(s)
+        if model is None:
             return rgb
-        model = s.catalog.model(s.expression, s.backend)
-        if s.preset or s.edits:
-            model = self._with_face_editor(model, s)
-        return self.editor.edit(rgb, model, s.intensity, t)
+        editor = self.face_editor(s)
+        return self.editor.edit(rgb, editor if editor is not None else model, s.intensity, t)
 
-    def _with_face_editor(self, model, s: LiveSettings):
-        """The face editor for the settings' preset and sliders on top of ``model`` (made once per change;
-        not refined by measuring its own result again, which would cost a second landmarker run a frame)."""
+    @staticmethod
+    def _model(s: LiveSettings):
+        if s.catalog is None or s.expression not in s.catalog.entries:
+            return None
+        return s.catalog.model(s.expression, s.backend)
+
+    def face_editor(self, settings: LiveSettings | None = None):
+        """The face editor for the settings' preset and sliders on top of their expression's model (``None``
+        when they ask nothing); made once per change, not refined by measuring its own result again (which
+        would cost a second landmarker run a frame).  Raises :class:`~mr_core.errors.MRError` when it cannot
+        be made (e.g. a model it does not combine with)."""
+        s = self.settings if settings is None else settings
+        if not (s.preset or s.edits):
+            return None
+        model = self._model(s)
         key = (id(model), s.preset, s.edits)
-        if self._face_editor is None or self._face_editor[0] != key:
+        held = self._face_editor
+        if held is None or held[0] != key:
             editor = make_editor(model, preset=s.preset, targets=dict(s.edits) or None, refine=0)
-            self._face_editor = (key, editor if editor is not None else model)
-        return self._face_editor[1]
+            held = self._face_editor = (key, editor)
+        return held[1]
 
     def stop(self) -> None:
         """Close the WebRTC connection, if any, and forget the face followed so far."""
@@ -158,11 +173,18 @@ def _settings(catalog, expression, intensity, backend, user) -> LiveSettings:
 
 
 def _page_settings(sess: LiveSession, catalog, expression, intensity, backend, user) -> LiveSettings:
-    """The settings of the page's shared controls, the session's face-editor controls kept."""
+    """The settings of the page's shared controls, the session's face-editor controls kept (dropped, with a
+    warning, for an expression's model the face editor does not combine with)."""
     old = sess.settings
-    return replace(
+    new = replace(
         _settings(catalog, expression, intensity, backend, user), preset=old.preset, edits=old.edits
     )
+    try:
+        sess.face_editor(new)
+    except MRError as exc:
+        gr.Warning(f"The face editor's controls are not applied live: {exc}.")
+        new = replace(new, preset=None, edits=())
+    return new
 
 
 def _config(reason: str | None) -> str:
@@ -182,17 +204,25 @@ def _transport_reason() -> str | None:
     return webrtc_unavailable_reason()
 
 
-def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: RtcServer | None = None):
-    """Add the Live tab (call inside ``gr.Tabs``) on the page's shared controls; returns
-    ``connect(user_models)``, which binds its events once the session's own models (the Train tab's
-    state) exist."""
-    reason = _transport_reason()
-    rtc = (
-        rtc
-        if rtc is not None
-        else RtcServer(ice_servers_from_env(), max_peers=LIVE_CONCURRENCY, time_limit=LIVE_TIME_LIMIT)
-    )
+@dataclass
+class _Layout:
+    """The Live tab's components."""
 
+    mode: gr.Markdown
+    start: gr.Button
+    stop: gr.Button
+    view: gr.HTML
+    fallback: gr.Column
+    live_in: gr.Image
+    live_out: gr.Image
+    offer: gr.Textbox
+    answer: gr.Textbox
+    outcome: gr.Textbox
+    session: gr.State
+    face: FaceControls
+
+
+def _layout(reason: str | None) -> _Layout:
     with gr.Tab("Live", id="live-tab"):
         mode = gr.Markdown(READY if reason is None else FALLBACK.format(reason=reason), elem_id="live-mode")
         with gr.Row():
@@ -212,37 +242,48 @@ def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: Rt
                     sources=["webcam"], streaming=True, type="numpy", label="Webcam", elem_id="live-in"
                 )
                 live_out = gr.Image(label="With the expression", elem_id="live-out", interactive=False)
-        offer = gr.Textbox(visible=False)
-        answer = gr.Textbox(visible=False)
-        outcome = gr.Textbox(visible=False)
+        face = face_controls()
+        hidden = [gr.Textbox(visible=False) for _ in range(3)]
         session = gr.State(None, delete_callback=_close_session)
+    return _Layout(mode, start, stop, view, fallback, live_in, live_out, *hidden, session, face)
 
+
+class _Handlers:
+    """The Live tab's event handlers, for the page's ``catalog`` and the server's ``detector`` and ``rtc``."""
+
+    def __init__(self, catalog, detector, rtc: RtcServer, reason: str | None) -> None:
+        self.catalog, self.detector, self.rtc, self.reason = catalog, detector, rtc, reason
+
+    def ensure(self, sess) -> LiveSession:
+        return sess if isinstance(sess, LiveSession) else LiveSession(self.detector)
+
+    @staticmethod
     def use_http(why: str):
         return FALLBACK.format(reason=why.rstrip(". ")), gr.update(visible=True), gr.update(visible="hidden")
 
-    def live_offer(offer_json, expression_name, a, backend_name, user=None, sess=None):
-        sess = sess if isinstance(sess, LiveSession) else LiveSession(detector)
+    def offer(self, offer_json, expression_name, a, backend_name, user=None, sess=None):
+        sess = self.ensure(sess)
         sess.stop()
-        sess.settings = _page_settings(sess, catalog, expression_name, a, backend_name, user)
+        sess.settings = _page_settings(sess, self.catalog, expression_name, a, backend_name, user)
         try:
             desc = json.loads(offer_json or "{}")
         except json.JSONDecodeError:
             desc = {"error": "the browser's WebRTC offer could not be read"}
         why = desc.get("error") if isinstance(desc, dict) else "the browser's WebRTC offer could not be read"
-        if why is None and reason is not None:
-            why = reason
+        if why is None and self.reason is not None:
+            why = self.reason
         if why is None:
             try:
-                reply, sess.peer = rtc.answer(desc, sess.process, on_close=sess.editor.reset)
+                reply, sess.peer = self.rtc.answer(desc, sess.process, on_close=sess.editor.reset)
             except RtcUnavailable as exc:
                 why = str(exc)
             else:
                 sess.transport = "webrtc"
                 return json.dumps(reply), sess, CONNECTING, gr.update(visible=False), gr.update(visible=True)
         sess.transport = "http"
-        return "", sess, *use_http(why)
+        return "", sess, *self.use_http(why)
 
-    def live_connected(result, sess=None):
+    def connected(self, result, sess=None):
         if result == "connected" and isinstance(sess, LiveSession) and sess.peer is not None:
             return CONNECTED, gr.update(visible=False), gr.update(visible=True)
         if result == "off":  # the server chose the HTTP stream already
@@ -251,29 +292,32 @@ def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: Rt
             sess.stop()
             sess.transport = "http"
         why = (result or "failed: no answer").removeprefix("failed: ")
-        return use_http(f"WebRTC could not connect ({why}; a network that blocks it needs a TURN server)")
+        return self.use_http(
+            f"WebRTC could not connect ({why}; a network that blocks it needs a TURN server)"
+        )
 
-    def live_stop(sess=None):
+    @staticmethod
+    def stop(sess=None):
         if isinstance(sess, LiveSession):
             sess.stop()
         return STOPPED
 
-    def live_settings(expression_name, a, backend_name, user=None, sess=None):
+    def settings(self, expression_name, a, backend_name, user=None, sess=None):
         if isinstance(sess, LiveSession):
             try:
-                sess.settings = _page_settings(sess, catalog, expression_name, a, backend_name, user)
+                sess.settings = _page_settings(sess, self.catalog, expression_name, a, backend_name, user)
             except MRError as exc:  # e.g. a model file that cannot be read: keep the settings
                 log.warning("live settings: %s", exc)
         return sess
 
-    def live_http(frame, expression_name, a, backend_name, user=None, sess=None):
+    def http(self, frame, expression_name, a, backend_name, user=None, sess=None):
         """One frame of the HTTP stream (the fallback), edited with the session's editor."""
         if frame is None:
             return None, sess
-        sess = sess if isinstance(sess, LiveSession) else LiveSession(detector)
+        sess = self.ensure(sess)
         try:
             rgb, _ = as_rgb(frame)
-            sess.settings = _page_settings(sess, catalog, expression_name, a, backend_name, user)
+            sess.settings = _page_settings(sess, self.catalog, expression_name, a, backend_name, user)
             return sess.process(rgb, time.monotonic()), sess
         except MRError as exc:
             log.warning("live frame: %s", exc)
@@ -282,71 +326,77 @@ def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: Rt
             log.exception("live frame failed")
         return frame, sess
 
+
+#: What the page's own events share: quick, in the page's order, never in the progress bar.
+_PRIVATE = {"api_visibility": "private", "show_progress": "hidden"}
+
+
+def _bind_webrtc(ui: _Layout, h: _Handlers, controls: list) -> None:
+    """Start: open the camera, offer, answer, accept, connected (or the HTTP stream); Stop."""
+    browser = {"queue": False, **_PRIVATE}
+    ui.start.click(
+        None,
+        js="async () => await window.mrLive.offer()",
+        outputs=[ui.offer],
+        api_name="live_open_camera",
+        **browser,
+    ).then(
+        h.offer,
+        inputs=[ui.offer, *controls],
+        outputs=[ui.answer, ui.session, ui.mode, ui.fallback, ui.view],
+        api_name="live_offer",
+        concurrency_limit=LIVE_CONCURRENCY,
+        concurrency_id="live-offer",
+        **_PRIVATE,
+    ).then(
+        None,
+        inputs=[ui.answer],
+        outputs=[ui.outcome],
+        js="async (answer) => await window.mrLive.accept(answer)",
+        api_name="live_accept",
+        **browser,
+    ).then(
+        h.connected,
+        inputs=[ui.outcome, ui.session],
+        outputs=[ui.mode, ui.fallback, ui.view],
+        api_name="live_connected",
+        **_PRIVATE,
+    )
+    ui.stop.click(
+        None, js="async () => await window.mrLive.stop()", api_name="live_close_camera", **browser
+    ).then(h.stop, inputs=[ui.session], outputs=[ui.mode], api_name="live_stop", **_PRIVATE)
+
+
+def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: RtcServer | None = None):
+    """Add the Live tab (call inside ``gr.Tabs``) on the page's shared controls; returns
+    ``connect(user_models)``, which binds its events once the session's own models (the Train tab's
+    state) exist."""
+    reason = _transport_reason()
+    rtc = (
+        rtc
+        if rtc is not None
+        else RtcServer(ice_servers_from_env(), max_peers=LIVE_CONCURRENCY, time_limit=LIVE_TIME_LIMIT)
+    )
+    ui = _layout(reason)
+    h = _Handlers(catalog, detector, rtc, reason)
+
     def connect(user_models) -> None:
-        controls = [expression, intensity, backend, user_models, session]
-        start.click(
-            None,
-            js="async () => await window.mrLive.offer()",
-            outputs=[offer],
-            api_name="live_open_camera",
-            api_visibility="private",
-            queue=False,
-            show_progress="hidden",
-        ).then(
-            live_offer,
-            inputs=[offer, *controls],
-            outputs=[answer, session, mode, fallback, view],
-            api_name="live_offer",
-            api_visibility="private",
-            concurrency_limit=LIVE_CONCURRENCY,
-            concurrency_id="live-offer",
-            show_progress="hidden",
-        ).then(
-            None,
-            inputs=[answer],
-            outputs=[outcome],
-            js="async (answer) => await window.mrLive.accept(answer)",
-            api_name="live_accept",
-            api_visibility="private",
-            queue=False,
-            show_progress="hidden",
-        ).then(
-            live_connected,
-            inputs=[outcome, session],
-            outputs=[mode, fallback, view],
-            api_name="live_connected",
-            api_visibility="private",
-            show_progress="hidden",
-        )
-        stop.click(
-            None,
-            js="async () => await window.mrLive.stop()",
-            api_name="live_close_camera",
-            api_visibility="private",
-            queue=False,
-            show_progress="hidden",
-        ).then(
-            live_stop,
-            inputs=[session],
-            outputs=[mode],
-            api_name="live_stop",
-            api_visibility="private",
-            show_progress="hidden",
-        )
+        controls = [expression, intensity, backend, user_models, ui.session]
+        _bind_webrtc(ui, h, controls)
         for control in (expression, intensity, backend):
             control.change(
-                live_settings,
+                h.settings,
                 inputs=controls,
-                outputs=[session],
+                outputs=[ui.session],
                 api_name=f"live_settings_{control.elem_id}",
-                api_visibility="private",
-                show_progress="hidden",
                 concurrency_limit=None,
+                **_PRIVATE,
             )
-        live_in.stream(
-            live_http,
-            inputs=[live_in, *controls],
-            outputs=[live_out, session],
+        bind_face_controls(ui.face, ui.session, h.ensure)
+        ui.live_in.stream(
+            h.http,
+            inputs=[ui.live_in, *controls],
+            outputs=[ui.live_out, ui.session],
             api_name="live",
             api_visibility="undocumented",
             stream_every=0.1,

@@ -121,6 +121,89 @@ class PeerStats:
     late_max: float = 0.0
 
 
+class _FrameEdit:
+    """One connection's per-frame work, in its edit thread: the camera frame decoded to RGB, edited by
+    ``process`` and made a frame to send, stamped when it is ready."""
+
+    def __init__(self, process: FrameFn, stats: PeerStats) -> None:
+        self.process, self.stats = process, stats
+        self._t0: float | None = None
+        self._sent0: float | None = None
+        self._last_pts = -1
+
+    def __call__(self, frame):
+        start = time.perf_counter()
+        rgb = _to_rgb(frame)
+        t = float(frame.pts * frame.time_base) if frame.pts is not None else time.monotonic()
+        origin = time.monotonic() - t
+        self._t0 = origin if self._t0 is None else min(self._t0, origin)
+        st = self.stats
+        st.late_last = origin - self._t0
+        st.late_max = max(st.late_max, st.late_last)
+        edited = self.process(rgb, t)
+        # stamped when it is ready, not when the camera took it: the browser's jitter buffer then sees
+        # frames that arrive on time (the edit's own varying delay would otherwise grow its buffer)
+        now = time.monotonic()
+        if self._sent0 is None:
+            self._sent0 = now
+        pts = max(round((now - self._sent0) * 90000), self._last_pts + 1)
+        self._last_pts = pts
+        out = _to_frame(edited, pts)
+        st.edited += 1
+        st.edit_seconds += time.perf_counter() - start
+        return out
+
+
+class _Slots:
+    """The newest camera frame and the newest edited one, each in a slot of one (a frame that finds its
+    slot full replaces the one there, which is dropped), and the loop that edits from one into the other."""
+
+    def __init__(self, edit: _FrameEdit, stats: PeerStats) -> None:
+        self.edit, self.stats = edit, stats
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-edit")
+        self.camera = None  # the newest camera frame not yet taken
+        self.camera_ready = asyncio.Event()
+        self.edited = None  # the newest edited frame not yet sent
+        self.edited_ready = asyncio.Event()
+        self.ended = False
+
+    async def read(self, source, ended_error) -> None:
+        try:
+            while True:
+                frame = await source.recv()
+                self.stats.received += 1
+                if self.camera is not None:
+                    self.stats.dropped += 1
+                self.camera = frame
+                self.camera_ready.set()
+        except ended_error:
+            pass
+        finally:
+            self.ended = True
+            self.camera_ready.set()
+
+    async def edit_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.camera_ready.wait()
+            self.camera_ready.clear()
+            frame, self.camera = self.camera, None
+            if frame is None:
+                if self.ended:
+                    break
+                continue
+            try:
+                out = await loop.run_in_executor(self.executor, self.edit, frame)
+            except Exception:
+                log.exception("live frame failed (WebRTC)")
+                out = frame
+            if self.edited is not None:
+                self.stats.dropped += 1
+            self.edited = out
+            self.edited_ready.set()
+        self.edited_ready.set()
+
+
 def _edited_track_class():
     from aiortc import MediaStreamTrack
     from aiortc.mediastreams import MediaStreamError
@@ -132,93 +215,32 @@ def _edited_track_class():
 
         def __init__(self, source, process: FrameFn, stats: PeerStats) -> None:
             super().__init__()
-            self._source, self._process, self.stats = source, process, stats
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-edit")
-            self._camera = None  # the newest camera frame not yet taken
-            self._camera_ready = asyncio.Event()
-            self._edited = None  # the newest edited frame not yet sent
-            self._edited_ready = asyncio.Event()
-            self._ended = False
-            self._t0: float | None = None
-            self._sent0: float | None = None
-            self._last_pts = -1
-            self._tasks = [asyncio.ensure_future(self._read()), asyncio.ensure_future(self._edit_loop())]
-
-        async def _read(self) -> None:
-            try:
-                while True:
-                    frame = await self._source.recv()
-                    self.stats.received += 1
-                    if self._camera is not None:
-                        self.stats.dropped += 1
-                    self._camera = frame
-                    self._camera_ready.set()
-            except MediaStreamError:
-                pass
-            finally:
-                self._ended = True
-                self._camera_ready.set()
-
-        async def _edit_loop(self) -> None:
-            loop = asyncio.get_running_loop()
-            while True:
-                await self._camera_ready.wait()
-                self._camera_ready.clear()
-                frame, self._camera = self._camera, None
-                if frame is None:
-                    if self._ended:
-                        break
-                    continue
-                try:
-                    out = await loop.run_in_executor(self._executor, self._edit, frame)
-                except Exception:
-                    log.exception("live frame failed (WebRTC)")
-                    out = frame
-                if self._edited is not None:
-                    self.stats.dropped += 1
-                self._edited = out
-                self._edited_ready.set()
-            self._edited_ready.set()
-
-        def _edit(self, frame):
-            start = time.perf_counter()
-            rgb = _to_rgb(frame)
-            t = float(frame.pts * frame.time_base) if frame.pts is not None else time.monotonic()
-            origin = time.monotonic() - t
-            self._t0 = origin if self._t0 is None else min(self._t0, origin)
-            self.stats.late_last = origin - self._t0
-            self.stats.late_max = max(self.stats.late_max, self.stats.late_last)
-            edited = self._process(rgb, t)
-            # stamped when it is ready, not when the camera took it: the browser's jitter buffer then sees
-            # frames that arrive on time (the edit's own varying delay would otherwise grow its buffer)
-            now = time.monotonic()
-            if self._sent0 is None:
-                self._sent0 = now
-            pts = max(round((now - self._sent0) * 90000), self._last_pts + 1)
-            self._last_pts = pts
-            out = _to_frame(edited, pts)
-            self.stats.edited += 1
-            self.stats.edit_seconds += time.perf_counter() - start
-            return out
+            self.stats = stats
+            self._slots = slots = _Slots(_FrameEdit(process, stats), stats)
+            self._tasks = [
+                asyncio.ensure_future(slots.read(source, MediaStreamError)),
+                asyncio.ensure_future(slots.edit_loop()),
+            ]
 
         async def recv(self):
+            slots = self._slots
             while True:
                 if self.readyState != "live":
                     raise MediaStreamError
-                await self._edited_ready.wait()
-                self._edited_ready.clear()
-                frame, self._edited = self._edited, None
+                await slots.edited_ready.wait()
+                slots.edited_ready.clear()
+                frame, slots.edited = slots.edited, None
                 if frame is not None:
                     self.stats.sent += 1
                     return frame
-                if self._ended and self._camera is None:
+                if slots.ended and slots.camera is None:
                     self.stop()
                     raise MediaStreamError
 
         def stop(self) -> None:
             for task in self._tasks:
                 task.cancel()
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._slots.executor.shutdown(wait=False, cancel_futures=True)
             super().stop()
 
     return EditedTrack

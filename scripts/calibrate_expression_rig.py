@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     from mr_core.face import DEFAULT_TEMPLATE, align_face, default_detector, get_template
     from mr_core.face.landmarks import Landmarker
     from mr_core.face.rig import BLENDSHAPES, RIG_PATH, ict_shapes, load_rig
-    from mr_core.methods.face_editor import render
+    from mr_core.methods.mesh_render import render
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="the London Set folder (with neutral/)")

@@ -19,12 +19,11 @@ trained in closed form:
   them (teeth) disappears.  Elsewhere only the low frequencies of MR's change (cheek shading) are
   added.  The mouth's content is learned from the pairs whose target shows the inside of the mouth
   (lips apart by more than ``open_threshold`` of the mouth's width) when there are enough of them.
-* **The mouth's look.**  MR predicts the average of many mouths: a smooth, greyish band where teeth
-  should be, whose colour follows the skin's (on dark skin it came out grey-green).  Models learned
-  from open mouths therefore also store the mean colour of the training targets' mouth openings and
-  the fine detail (high-pass) of the *medoid* mouth, the training target whose opening is closest to
-  the average one, both in the reference frame (when at least ``MIN_OPEN_PAIRS`` targets are open).  At synthesis the predicted opening keeps MR's
-  brightness, takes the training mouths' hue, and gets that detail (teeth edges and gaps).
+* **The mouth's look** (:mod:`.mesh_mouth`): the opening takes the colour and detail (teeth) of the
+  training mouths nearest to the face's shape, lit by the photo's own eye whites.
+
+The shape model is in :mod:`.mesh_shape`, the warp shared with the face editor in :mod:`.mesh_render`,
+the model file's fields in :mod:`.mesh_file`.
 
 Intensity ``a`` moves the points by ``a`` times the predicted motion (0 leaves the crop unchanged,
 1 is the model, 1.5 exaggerates); the new content fades in with ``min(a, 1)`` inside a mouth whose
@@ -33,42 +32,26 @@ opening itself grows with ``a``, so teeth never pop in at a threshold.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from .. import geometry
 from ..core.params import Real
-from ..errors import DataError, ModelFileError, NotFittedError
+from ..errors import DataError, NotFittedError
 from ..face import mesh
+from . import mesh_file
+from .mesh_file import EXTRA_TENSORS
+from .mesh_mouth import MouthLook
+from .mesh_render import front_last, mesh_warp, mouth_mask, signed_areas, soft_eye_mask
+from .mesh_shape import check_landmarks, choose_lam, ridge, similarity, still_points, to_frame
 from .texture import TEXTURE_CONSTRAINTS, TextureModel
 
-#: Tensors of its model files beyond ``weights`` and ``bias`` (those of the appearance model).
-EXTRA_TENSORS = ("shape_mean", "shape_delta", "shape_weights", "reference_shape")
-#: Tensors of models whose metadata says ``mouth_model: true`` (learned from open mouths).
-MOUTH_TENSORS = ("mouth_colour", "mouth_detail")
-#: Tensors of models whose metadata says ``mouth_bank: true``: every open training mouth's detail
-#: (in the reference frame's mouth box), the shape of its face (its key) and its colour over the
-#: same photo's eye whites.
-BANK_TENSORS = ("mouth_bank", "mouth_keys", "mouth_white")
-#: Mouths of the bank blended for one face: its nearest ones by the shape of the lower face.
-BANK_NEAREST = 3
-
-#: Ridge weights tried by the cross-validation of the shape model (coordinates in crop widths).
-SHAPE_LAMS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
-#: Folds of that cross-validation (over subjects: a pair and its mirror image stay together).
-CV_FOLDS = 5
 #: Least number of open-mouth targets for the mouth's content to be learned from them alone.
 MIN_OPEN_PAIRS = 8
 #: Width of the band inside the face outline over which the predicted motion fades out (fraction of
 #: the face's width).
 OUTLINE_TAPER = 0.12
-#: Scale (Gaussian sigma, pixels of a 256-pixel crop) below which the medoid mouth's detail is kept.
-MOUTH_DETAIL_SIGMA = 2.0
-#: Points that fix a face's frame for the shape model (they do not move with the expression): the
-#: irises, the eyes' corners and the nose's ridge and tip.
-_STILL = tuple(range(468, 478)) + (33, 133, 263, 362) + (1, 2, 4, 5, 6, 98, 168, 195, 197, 327)
 #: Each eye's lower lid (inner contour points between the corners, the person's right eye first) and
 #: the upper-lid and lower-lid midpoints that give the eye's height.  A lower lid may rise (a smile
 #: narrows the eyes), never sink, and by at most :data:`LID_RISE` of the eye's height, so that the
@@ -99,23 +82,7 @@ _UPPER_INNER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
 _LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
 
 
-def extra_tensors(meta: dict) -> tuple[str, ...]:
-    """The tensors beyond ``weights`` and ``bias`` of a mesh-mr model file with metadata ``meta``."""
-    bank = BANK_TENSORS if meta.get("mouth_bank") == "true" else ()
-    return EXTRA_TENSORS + (MOUTH_TENSORS if meta.get("mouth_model") == "true" else ()) + bank
-
-
-def _check_landmarks(L, name: str, n: int | None = None) -> np.ndarray:
-    L = np.asarray(L, dtype=np.float64)
-    if L.ndim != 3 or L.shape[1:] != (mesh.N_POINTS, 2) or (n is not None and L.shape[0] != n):
-        want = f"({n if n is not None else 'n'}, {mesh.N_POINTS}, 2)"
-        raise DataError(f"{name} must be FaceLandmarker points of shape {want}, got {L.shape}")
-    if not np.isfinite(L).all():
-        raise DataError(f"{name} must be finite")
-    return L
-
-
-class MeshRegressionModel(TextureModel):
+class MeshRegressionModel(MouthLook, TextureModel):
     """Per-face landmark geometry plus masked regression in a shape-normalised frame.
 
     Parameters
@@ -201,8 +168,8 @@ class MeshRegressionModel(TextureModel):
         """Learn the shape model and the reference shape from the training pairs' landmarks
         (``lighting``, the training crops' face statistics, is not used by this method)."""
         self._validate_params()
-        S = _check_landmarks(source_landmarks, "source_landmarks")
-        T = _check_landmarks(target_landmarks, "target_landmarks", len(S))
+        S = check_landmarks(source_landmarks, "source_landmarks")
+        T = check_landmarks(target_landmarks, "target_landmarks", len(S))
         if len(S) < 2:
             raise DataError(f"the shape model needs at least 2 pairs, got {len(S)}")
         h, w = (int(v) for v in image_size)
@@ -214,12 +181,12 @@ class MeshRegressionModel(TextureModel):
             groups = np.concatenate([groups, groups])
         # Each pair in the frame of its source's still points (a similarity fitted to their mean): the
         # regression then sees the face's shape, not where the detector happened to put the crop.
-        S, T = _to_frame(S, T, S[:, _still_points()].mean(axis=0))
-        S, T = _to_frame(S, T, S[:, _still_points()].mean(axis=0))
+        S, T = to_frame(S, T, S[:, still_points()].mean(axis=0))
+        S, T = to_frame(S, T, S[:, still_points()].mean(axis=0))
         a = S.reshape(len(S), -1) / w
         d = (T - S).reshape(len(S), -1) / w
-        lam = self.shape_lam if self.shape_lam is not None else self._choose_shape_lam(a, d, groups)
-        mean_a, mean_d, W = _ridge(a, d, lam)
+        lam = self.shape_lam if self.shape_lam is not None else choose_lam(a, d, groups)
+        mean_a, mean_d, W = ridge(a, d, lam)
         self.shape_lam_ = float(lam)
         self.shape_mean_ = mean_a.astype(np.float32)
         self.shape_delta_ = mean_d.astype(np.float32)
@@ -242,21 +209,6 @@ class MeshRegressionModel(TextureModel):
         self.mouth_colour_ = self.mouth_detail_ = None
         return self
 
-    def _choose_shape_lam(self, a, d, groups) -> float:
-        subjects = np.unique(groups)
-        k = min(CV_FOLDS, len(subjects))
-        if k < 2:
-            return 0.1
-        fold = np.arange(len(subjects)) % k
-        errs = []
-        for lam in SHAPE_LAMS:
-            e = 0.0
-            for f in range(k):
-                test = np.isin(groups, subjects[fold == f])
-                ma, md, W = _ridge(a[~test], d[~test], lam)
-                e += float((((a[test] - ma) @ W + md - d[test]) ** 2).sum())
-            errs.append(e)
-        return float(SHAPE_LAMS[int(np.argmin(errs))])
 
     def _delta(self, L: np.ndarray, pin: bool = True) -> np.ndarray:
         """Predicted motion (n, 478, 2) of landmarks (n, 478, 2), pinned points kept still.
@@ -270,7 +222,7 @@ class MeshRegressionModel(TextureModel):
         frame = None
         if getattr(self, "shape_frame_", "crop") == "similarity":
             mean = self.shape_mean_.astype(np.float64).reshape(mesh.N_POINTS, 2) * w
-            frame = [_similarity(li[_still_points()], mean[_still_points()]) for li in L]
+            frame = [similarity(li[still_points()], mean[still_points()]) for li in L]
             L = np.stack([li @ A.T + b for li, (A, b) in zip(L, frame, strict=True)])
         a = L.reshape(len(L), -1) / w
         cached = getattr(self, "_weights64", None)  # the float64 product's weights, converted once
@@ -305,123 +257,14 @@ class MeshRegressionModel(TextureModel):
             self._reference_raster = geometry.prepare_raster(index, bary, mesh.triangles())
         return self._reference_raster
 
-    def _mouth(self):
-        """The reference shape's mouth opening: (hard mask (h, w) bool, soft mask (h, w), bounding box)."""
-        if getattr(self, "_mouth_masks", None) is None:
-            import cv2
-
-            h, w = self._size
-            poly = np.round(self.reference_shape_[list(mesh.INNER_LIP)].astype(np.float64) * 16).astype(
-                np.int32
-            )
-            hard = np.zeros((h, w), dtype=np.uint8)
-            cv2.fillPoly(hard, [poly], 1, shift=4)
-            soft = np.zeros((h, w), dtype=np.float32)
-            cv2.fillPoly(soft, [poly], 1.0, lineType=cv2.LINE_AA, shift=4)
-            soft = cv2.GaussianBlur(soft, (0, 0), max(0.5, w / 256.0))
-            ys, xs = np.nonzero(soft > 1e-3)
-            if len(ys) == 0:  # a closed reference mouth: nothing to fill
-                box = (0, 0, 0, 0)
-            else:
-                pad = int(math.ceil(3 * MOUTH_DETAIL_SIGMA * w / 256.0))
-                box = (
-                    max(ys.min() - pad, 0),
-                    min(ys.max() + pad + 1, h),
-                    max(xs.min() - pad, 0),
-                    min(xs.max() + pad + 1, w),
-                )
-            self._mouth_masks = (hard.astype(bool), soft, box)
-        return self._mouth_masks
-
-    def _add_mouths(self, B: np.ndarray, Y: np.ndarray, S: np.ndarray, T: np.ndarray) -> None:
-        """Collect the shape-normalised targets' mouth openings (colour sums and crops of the box),
-        their faces' keys (from the sources' points ``S``) and their colour over the eye whites of
-        the same target photo ``Y`` (points ``T``)."""
-        hard, _, (y0, y1, x0, x1) = self._mouth()
-        if not hard.any() or not len(B):
-            return
-        means = B[:, hard].mean(axis=1)
-        self._mouth_sum = self._mouth_sum + means.sum(axis=0)
-        self._mouth_crops.extend(np.asarray(B[:, y0:y1, x0:x1], dtype=np.float16))
-        for y, src, tgt, m in zip(Y, S, T, means, strict=True):
-            self._bank_keys.append(self._mouth_key(src))
-            white = eye_white(y, tgt)
-            self._bank_white.append(np.full(3, np.nan) if white is None else m / np.maximum(white, 1e-3))
-
-    def _mouth_key(self, L: np.ndarray) -> np.ndarray:
-        """What chooses a face's mouths from the bank: its lips' and lower face's points in the
-        frame of its still points (crop widths, centred)."""
-        w = self._size[1]
-        mean = self.shape_mean_.astype(np.float64).reshape(mesh.N_POINTS, 2) * w
-        A, b = _similarity(np.asarray(L, dtype=np.float64)[_still_points()], mean[_still_points()])
-        P = (np.asarray(L, dtype=np.float64)[list(_KEY_POINTS)] @ A.T + b) / w
-        return (P - P.mean(axis=0)).ravel().astype(np.float32)
-
-    def _mouth_model(self):
-        """(mouth_colour_ (3,), mouth_detail_ (h, w, 3)) or (None, None) for a model without them."""
-        crops = getattr(self, "_mouth_crops", None)
-        if getattr(self, "mouth_colour_", None) is None and crops:
-            import cv2
-
-            h, w = self._size
-            hard, soft, (y0, y1, x0, x1) = self._mouth()
-            C = np.asarray(crops, dtype=np.float32)
-            inner = hard[y0:y1, x0:x1]
-            mean = C.mean(axis=0)
-            medoid = C[int(np.argmin(((C[:, inner] - mean[inner]) ** 2).sum(axis=(1, 2))))]
-            detail = medoid - cv2.GaussianBlur(medoid, (0, 0), MOUTH_DETAIL_SIGMA * w / 256.0)
-            full = np.zeros((h, w, 3), dtype=np.float32)
-            full[y0:y1, x0:x1] = detail * soft[y0:y1, x0:x1, None]
-            self.mouth_colour_ = (self._mouth_sum / len(C)).astype(np.float32)
-            self.mouth_detail_ = full
-            blur = np.stack([cv2.GaussianBlur(c, (0, 0), MOUTH_DETAIL_SIGMA * w / 256.0) for c in C])
-            self.mouth_bank_ = ((C - blur) * soft[y0:y1, x0:x1, None]).astype(np.float32)
-            self.mouth_keys_ = np.asarray(self._bank_keys, dtype=np.float32)
-            ratio = np.asarray(self._bank_white, dtype=np.float64)
-            fill = np.nanmean(ratio, axis=0) if np.isfinite(ratio).any() else np.full(3, 0.6)
-            self.mouth_white_ = np.where(np.isfinite(ratio), ratio, fill).astype(np.float32)
-            self._mouth_crops, self._bank_keys, self._bank_white = [], [], []
-        return getattr(self, "mouth_colour_", None), getattr(self, "mouth_detail_", None)
-
-    def _dress_mouth(self, pred: np.ndarray, x: np.ndarray | None = None, L=None) -> np.ndarray:
-        """MR's prediction in the reference frame with the mouth's colour and detail (see the module).
-
-        With a mouth bank and the input crop ``x`` with its points ``L``: the detail of the training
-        mouths nearest to this face's shape (:data:`BANK_NEAREST`, the nearest weighing most), and
-        the opening's colour that of the same photo's eye whites times those mouths' colour over
-        their own photos' eye whites, so the teeth are lit as the face is.  Otherwise (no bank, eyes
-        not found): MR's brightness with the training mouths' hue and the medoid's detail."""
-        colour, detail = self._mouth_model()
-        if colour is None:
-            return pred
-        hard, soft, (y0, y1, x0, x1) = self._mouth()
-        mean = pred[hard].mean(axis=0)
-        hue = colour / max(float(colour.mean()), 1e-6) * float(mean.mean())
-        bank = getattr(self, "mouth_bank_", None)
-        if bank is None or x is None or not len(bank):
-            return pred + soft[..., None] * (hue - mean).astype(np.float32) + detail
-        d2 = ((self.mouth_keys_ - self._mouth_key(L)) ** 2).sum(axis=1)
-        near = np.argsort(d2)[:BANK_NEAREST]
-        wts = np.exp(-4.0 * (d2[near] / max(float(d2[near[0]]), 1e-12) - 1.0))
-        wts = (wts / wts.sum()).astype(np.float32)
-        white = eye_white(x, L)
-        target = hue if white is None else (wts @ self.mouth_white_[near]) * white
-        out = pred + soft[..., None] * (target - mean).astype(np.float32)
-        # the detail scales with the light: a dim photo's teeth have dim edges
-        gain = float(np.mean(target)) / max(float(colour.mean()), 1e-6)
-        out[y0:y1, x0:x1] += gain * np.tensordot(wts, bank[near], axes=1)
-        return out
 
     def _front_last(self, points: np.ndarray) -> np.ndarray:
         """The mesh's triangles, those turned over at ``points`` (facing unlike the reference shape's)
-        first, so that where the mesh folds (at the face's outline, where lips press together) the
-        triangles that face the camera cover the pixels, as a renderer culls back faces: a fold then
-        resolves the same way for every pixel instead of in jagged blocks."""
+        first (:func:`~mr_core.methods.mesh_render.front_last`)."""
         tri = mesh.triangles()
         if getattr(self, "_facing", None) is None:
-            self._facing = np.sign(_signed_areas(self.reference_shape_.astype(np.float64), tri))
-        back = _signed_areas(np.asarray(points, dtype=np.float64), tri) * self._facing < 0
-        return np.concatenate([tri[back], tri[~back]])
+            self._facing = np.sign(signed_areas(self.reference_shape_.astype(np.float64), tri))
+        return front_last(tri, np.asarray(points, dtype=np.float64), self._facing)
 
     def normalise(self, x: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """A crop (h, w, c) warped from its own landmarks (478, 2) to the reference shape."""
@@ -437,8 +280,8 @@ class MeshRegressionModel(TextureModel):
         h, w = self._size
         if X.ndim != 4 or X.shape[1:] != (h, w, 3) or X.shape != Y.shape:
             raise DataError(f"X and Y must be RGB crops of {h}x{w}, got shapes {X.shape} and {Y.shape}")
-        S = _check_landmarks(source_landmarks, "source_landmarks", len(X))
-        T = _check_landmarks(target_landmarks, "target_landmarks", len(X))
+        S = check_landmarks(source_landmarks, "source_landmarks", len(X))
+        T = check_landmarks(target_landmarks, "target_landmarks", len(X))
         opened = mesh.mouth_opening(T) > self.open_threshold
         if self.open_only_:
             X, Y, S, T, opened = X[opened], Y[opened], S[opened], T[opened], opened[opened]
@@ -490,7 +333,7 @@ class MeshRegressionModel(TextureModel):
         as the mouth closes): the skin between them and the outline is then crushed into a hard edge,
         or the mesh folds, along the jaw."""
         self._texture()
-        L = _check_landmarks(np.asarray(landmarks)[None], "landmarks")
+        L = check_landmarks(np.asarray(landmarks)[None], "landmarks")
         outline = L[0, list(mesh.face_outline())]
         band = OUTLINE_TAPER * float(np.ptp(outline[:, 0]))
         taper = np.clip(mesh.distance_to_outline(L[0]) / max(band, 1e-9), 0.0, 1.0)
@@ -550,17 +393,11 @@ class MeshRegressionModel(TextureModel):
         a = float(intensity)
         L = np.asarray(landmarks, dtype=np.float64)
         La = self.predict_landmarks(L, a)
-        tri = self._front_last(La)
-        raster = geometry.prepare_raster(*geometry.rasterize_triangles(La - 0.5, tri, (h, w), step=2), tri)
-        moving = raster.map(L - 0.5, (h, w))
+        raster, moving = mesh_warp(L, La, self._front_last(La), (h, w))
         scale = w / 256.0
         # The eyes' openings keep their own pixels: no motion (even where a folded triangle covers
         # them) and no change of colour, the lids' inner edges included.
-        eyes = np.zeros((h, w), dtype=np.float32)
-        for contour in mesh.EYE_CONTOURS:
-            cv2.fillPoly(eyes, [np.round(La[list(contour)] * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-        eyes = cv2.GaussianBlur(cv2.dilate(eyes, np.ones((3, 3), np.uint8)), (0, 0), max(0.5, scale))
-        eyes = np.clip(2.0 * eyes, 0.0, 1.0)
+        eyes = soft_eye_mask(La, (h, w))
         ident = geometry.identity_map((h, w))
         moving = ident + (moving - ident) * (1.0 - eyes)[..., None]
         to_ref = raster.map(self.reference_shape_.astype(np.float64) - 0.5, (h, w))
@@ -569,11 +406,7 @@ class MeshRegressionModel(TextureModel):
         pred = self._dress_mouth(pred, x, L)
         content = geometry.warp_image(pred, to_ref, "linear")
         diff = content - moved
-        # the mouth's opening (inner lips) of the edited shape, 1 px wider for the lips' inner edges
-        mouth = np.zeros((h, w), dtype=np.float32)
-        poly = np.round(La[list(mesh.INNER_LIP)] * 16).astype(np.int32)
-        cv2.fillPoly(mouth, [poly], 1.0, lineType=cv2.LINE_AA, shift=4)
-        mouth = cv2.GaussianBlur(cv2.dilate(mouth, np.ones((3, 3), np.uint8)), (0, 0), max(0.5, scale))
+        mouth = mouth_mask(La, (h, w))  # the edited shape's opening, with the lips' inner edges
         face = np.zeros((h, w), dtype=np.float32)
         outline = np.round(La[list(mesh.face_outline())] * 16).astype(np.int32)
         cv2.fillPoly(face, [outline], 1.0, lineType=cv2.LINE_AA, shift=4)
@@ -588,39 +421,6 @@ class MeshRegressionModel(TextureModel):
         change += a * ((1.0 - mouth) * face * keep)[..., None] * low
         return moved, change.astype(np.float32), (moving - ident).astype(np.float32)
 
-    # ------------------------------------------------------------------ files
-    def _extra_metadata(self) -> dict[str, str]:
-        return {
-            "format_version": "4" if getattr(self, "shape_frame_", "crop") == "similarity" else "3",
-            "shape_frame": getattr(self, "shape_frame_", "crop"),
-            "shape_lam": repr(float(self.shape_lam_)),
-            "open_threshold": repr(float(self.open_threshold)),
-            "open_only": "true" if self.open_only_ else "false",
-            "mirror": "true" if self.mirror else "false",
-            "motion_gain": repr(float(self.motion_gain)),
-            "mouth_gain": repr(float(getattr(self, "mouth_gain", 1.0))),
-            "lid_gain": repr(float(getattr(self, "lid_gain", 1.0))),
-            "n_shape_pairs": str(int(self.n_shape_pairs_)),
-            "mouth_model": "true" if self._mouth_model()[0] is not None else "false",
-            "mouth_bank": "true" if getattr(self, "mouth_bank_", None) is not None else "false",
-        }
-
-    def _extra_tensors(self) -> dict[str, np.ndarray]:
-        out = {
-            "shape_mean": np.ascontiguousarray(self.shape_mean_, dtype=np.float32),
-            "shape_delta": np.ascontiguousarray(self.shape_delta_, dtype=np.float32),
-            "shape_weights": np.ascontiguousarray(self.shape_weights_, dtype=np.float32),
-            "reference_shape": np.ascontiguousarray(self.reference_shape_, dtype=np.float32),
-        }
-        colour, detail = self._mouth_model()
-        if colour is not None:
-            out["mouth_colour"] = np.ascontiguousarray(colour, dtype=np.float32)
-            out["mouth_detail"] = np.ascontiguousarray(detail, dtype=np.float32)
-        if getattr(self, "mouth_bank_", None) is not None:
-            out["mouth_bank"] = np.ascontiguousarray(self.mouth_bank_, dtype=np.float32)
-            out["mouth_keys"] = np.ascontiguousarray(self.mouth_keys_, dtype=np.float32)
-            out["mouth_white"] = np.ascontiguousarray(self.mouth_white_, dtype=np.float32)
-        return out
 
     def edit(self, x: np.ndarray, intensity: float = 1.0, landmarks=None, poses=None):
         """Float crops (n, h, w, 3) in [0, 1] -> (edited, change, motion (n, h, w, 2)).
@@ -667,213 +467,24 @@ class MeshRegressionModel(TextureModel):
             "learned from open mouths) and adds the shading; the eyes keep their own pixels."
         )
 
-    # The file hooks are the module's functions below.
+    # ------------------------------------------------------------------ files (:mod:`.mesh_file`)
+    def _extra_metadata(self) -> dict[str, str]:
+        return mesh_file.metadata_of(self)
+
+    def _extra_tensors(self) -> dict[str, np.ndarray]:
+        return mesh_file.tensors_of(self)
+
     @classmethod
     def extra_tensors(cls, meta: dict) -> tuple[str, ...]:
-        return extra_tensors(meta)
+        return mesh_file.extra_tensors(meta)
 
     @classmethod
     def validate_metadata(cls, path: Path, meta: dict) -> None:
-        validate_metadata(path, meta)
+        mesh_file.validate_metadata(path, meta)
 
     @classmethod
     def from_file(cls, path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> MeshRegressionModel:
-        return from_file(path, meta, tensors, backend)
-
-
-#: The points of a face's mouth key: the lips' contours, the nose's base and the chin.
-_KEY_POINTS = mesh.OUTER_LIP + mesh.INNER_LIP + (2, 152, 175, 199)
-
-
-def eye_white(x: np.ndarray, L) -> np.ndarray | None:
-    """The colour (3,) of the eye whites of a float crop ``x`` (h, w, 3) with its points ``L``: the
-    median of the brighter half of the eyes' openings outside the irises; ``None`` when they hold
-    fewer than 4 pixels (closed eyes)."""
-    import cv2
-
-    L = np.asarray(L, dtype=np.float64)
-    h, w = x.shape[:2]
-    pix = []
-    for contour, centre in zip(mesh.EYE_CONTOURS, mesh.IRIS_CENTRES, strict=True):
-        poly = L[list(contour)]
-        x0, y0 = np.maximum(np.floor(poly.min(axis=0)).astype(int) - 1, 0)
-        x1, y1 = np.minimum(np.ceil(poly.max(axis=0)).astype(int) + 2, (w, h))
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            continue
-        m = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-        cv2.fillPoly(m, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, shift=4)
-        c = L[centre]
-        r = float(np.linalg.norm(L[centre + 1 : centre + 5] - c, axis=1).mean())
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        m &= ((xx - c[0]) ** 2 + (yy - c[1]) ** 2 > (1.2 * r) ** 2).astype(np.uint8)
-        pix.append(np.asarray(x[y0:y1, x0:x1], dtype=np.float64)[m.astype(bool)])
-    pix = np.concatenate(pix) if pix else np.zeros((0, 3))
-    if len(pix) < 4:
-        return None
-    bright = pix[pix.mean(axis=1) >= np.median(pix.mean(axis=1))]
-    return np.median(bright, axis=0)
-
-
-def _still_points() -> list[int]:
-    return list(_STILL)
-
-
-def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(A (2, 2), b (2,)): the least-squares similarity ``p -> A p + b`` taking ``src`` onto ``dst``."""
-    ms, md = src.mean(axis=0), dst.mean(axis=0)
-    s, d = src - ms, dst - md
-    den = float((s * s).sum())
-    if den < 1e-12:
-        return np.eye(2), md - ms
-    a = float((s * d).sum()) / den
-    b = float((s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()) / den
-    A = np.array([[a, -b], [b, a]])
-    return A, md - A @ ms
-
-
-def _to_frame(S: np.ndarray, T: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs of landmark sets (n, 478, 2) moved onto ``ref``: each source by the similarity of its
-    still points onto ``ref``'s, its target by that of the target's still points onto the moved
-    source's (the two photos of a pair are seldom taken with the head in the same place)."""
-    still = _still_points()
-    S2, T2 = np.empty_like(S), np.empty_like(T)
-    for i in range(len(S)):
-        A, b = _similarity(S[i, still], ref)
-        S2[i] = S[i] @ A.T + b
-        A, b = _similarity(T[i, still], S2[i, still])
-        T2[i] = T[i] @ A.T + b
-    return S2, T2
-
-
-def _signed_areas(points: np.ndarray, tri: np.ndarray) -> np.ndarray:
-    """Twice the signed area of each triangle (t,) of ``points`` (k, 2)."""
-    a, b, c = points[tri[:, 0]], points[tri[:, 1]], points[tri[:, 2]]
-    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-
-
-def _ridge(a: np.ndarray, d: np.ndarray, lam: float):
-    """Ridge regression of ``d`` on ``a`` (rows are samples) in its dual form: (mean_a, mean_d, W)."""
-    ma, md = a.mean(axis=0), d.mean(axis=0)
-    A = a - ma
-    K = A @ A.T
-    alpha = np.linalg.solve(K + lam * np.eye(len(K)), d - md)
-    return ma, md, A.T @ alpha
-
-
-# ---------------------------------------------------------------------------------------- model files
-def validate_metadata(path: Path, meta: dict) -> None:
-    """Check this method's fields of a model file's metadata (:class:`ModelFileError`)."""
-    for key in ("shape_lam", "open_threshold", "open_only", "mirror", "n_shape_pairs"):
-        if key not in meta:
-            raise ModelFileError(f"{path}: mesh-mr model metadata lacks {key}")
-    try:
-        lam, thr, n = float(meta["shape_lam"]), float(meta["open_threshold"]), int(meta["n_shape_pairs"])
-    except (TypeError, ValueError):
-        raise ModelFileError(
-            f"{path}: mesh-mr metadata shape_lam, open_threshold and n_shape_pairs must be numbers"
-        ) from None
-    if not (math.isfinite(lam) and lam > 0 and math.isfinite(thr) and thr >= 0 and n >= 2):
-        raise ModelFileError(
-            f"{path}: mesh-mr metadata out of range (shape_lam > 0, open_threshold >= 0, n_shape_pairs >= 2)"
-        )
-    try:
-        gain = float(meta.get("motion_gain", "1.0"))
-    except ValueError:
-        raise ModelFileError(f"{path}: mesh-mr metadata motion_gain must be a number") from None
-    try:
-        mouth = float(meta.get("mouth_gain", "1.0"))
-    except ValueError:
-        raise ModelFileError(f"{path}: mesh-mr metadata mouth_gain must be a number") from None
-    try:
-        lid = float(meta.get("lid_gain", "1.0"))
-    except ValueError:
-        raise ModelFileError(f"{path}: mesh-mr metadata lid_gain must be a number") from None
-    if not all(math.isfinite(g) and 0 < g <= 10 for g in (gain, mouth)) or not (
-        math.isfinite(lid) and 0 <= lid <= 10
-    ):
-        raise ModelFileError(
-            f"{path}: mesh-mr metadata motion_gain and mouth_gain must be in (0, 10], lid_gain in [0, 10]"
-        )
-    if meta.get("shape_frame", "crop") not in ("crop", "similarity"):
-        raise ModelFileError(f"{path}: metadata shape_frame must be crop or similarity")
-    if meta.get("mouth_bank", "false") not in ("true", "false"):
-        raise ModelFileError(f"{path}: metadata mouth_bank must be true or false")
-    if meta.get("mouth_model", "false") not in ("true", "false"):
-        raise ModelFileError(f"{path}: metadata mouth_model must be true or false")
-    for key in ("open_only", "mirror"):
-        if meta[key] not in ("true", "false"):
-            raise ModelFileError(f"{path}: metadata {key} must be true or false")
-
-
-def from_file(path: Path, meta: dict, tensors: dict, backend: str = "numpy") -> MeshRegressionModel:
-    """The fitted model of a validated file's metadata and tensors."""
-    h, w = int(meta["image_height"]), int(meta["image_width"])
-    if meta["scaling"] != "unit" or int(meta["channels"]) != 3 or not meta["template"]:
-        raise ModelFileError(f"{path}: a mesh-mr model must be RGB, /255-scaled and name its template")
-    k2 = mesh.N_POINTS * 2
-    want = {
-        "shape_mean": (k2,),
-        "shape_delta": (k2,),
-        "shape_weights": (k2, k2),
-        "reference_shape": (mesh.N_POINTS, 2),
-    }
-    for name, shape in want.items():
-        t = tensors[name]
-        if t.shape != shape or t.dtype != np.float32 or not np.isfinite(t).all():
-            raise ModelFileError(f"{path}: the {name} tensor must be finite float32 of shape {shape}")
-    gain = float(meta.get("motion_gain", "1.0"))
-    model = MeshRegressionModel(
-        receptive_field=int(meta["receptive_field"]),
-        lam=float(meta["lam"]),
-        backend=backend,
-        dtype=meta["dtype"],
-        shape_lam=float(meta["shape_lam"]),
-        open_threshold=float(meta["open_threshold"]),
-        mirror=meta["mirror"] == "true",
-        source=meta["source"],
-        target=meta["target"],
-        template=meta["template"],
-        training_set=meta["training_set"],
-    )
-    model._size = (h, w)
-    model.shape_lam_ = float(meta["shape_lam"])
-    model.open_only_ = meta["open_only"] == "true"
-    model.shape_frame_ = meta.get("shape_frame", "crop")
-    model.motion_gain = gain
-    model.mouth_gain = float(meta.get("mouth_gain", "1.0"))
-    model.lid_gain = float(meta.get("lid_gain", "1.0"))
-    model.n_shape_pairs_ = int(meta["n_shape_pairs"])
-    model.shape_mean_, model.shape_delta_ = tensors["shape_mean"], tensors["shape_delta"]
-    model.shape_weights_, model.reference_shape_ = tensors["shape_weights"], tensors["reference_shape"]
-    model._reference_raster = model._facing = None
-    model._mouth_masks = None
-    model.mouth_colour_ = model.mouth_detail_ = None
-    if meta.get("mouth_model") == "true":
-        colour, detail = tensors["mouth_colour"], tensors["mouth_detail"]
-        for name, t, shape in (("mouth_colour", colour, (3,)), ("mouth_detail", detail, (h, w, 3))):
-            if t.shape != shape or t.dtype != np.float32 or not np.isfinite(t).all():
-                raise ModelFileError(f"{path}: the {name} tensor must be finite float32 of shape {shape}")
-        model.mouth_colour_, model.mouth_detail_ = colour, detail
-    model.mouth_bank_ = model.mouth_keys_ = model.mouth_white_ = None
-    if meta.get("mouth_bank") == "true":
-        if meta.get("mouth_model") != "true":
-            raise ModelFileError(f"{path}: a mouth bank needs the mouth model (mouth_model: true)")
-        bank, keys, white = tensors["mouth_bank"], tensors["mouth_keys"], tensors["mouth_white"]
-        _, _, (y0, y1, x0, x1) = model._mouth()
-        m = bank.shape[0] if bank.ndim == 4 else -1
-        want = {
-            "mouth_bank": (bank, (m, y1 - y0, x1 - x0, 3)),
-            "mouth_keys": (keys, (m, 2 * len(_KEY_POINTS))),
-            "mouth_white": (white, (m, 3)),
-        }
-        for name, (t, shape) in want.items():
-            if m < 1 or t.shape != shape or t.dtype != np.float32 or not np.isfinite(t).all():
-                raise ModelFileError(f"{path}: the {name} tensor must be finite float32 of shape {shape}")
-        model.mouth_bank_, model.mouth_keys_, model.mouth_white_ = bank, keys, white
-    texture = model._new_texture()
-    texture._set_solution(tensors["weights"], tensors["bias"], int(meta["n_pairs"]))
-    model.texture_ = texture
-    return model
+        return mesh_file.from_file(cls, path, meta, tensors, backend)
 
 
 def find_landmarks(x: np.ndarray) -> list:

@@ -43,7 +43,9 @@ class LiveEditor:
     ``landmarks_every``: for methods that move the face by its landmarks, the landmarker runs on every
     n-th frame; between, the face's last smoothed landmarks are used in its new aligned crop (the crop
     follows the face, so they move with it; what the face does within 1/15 s is below the smoothing's
-    own lag).  1: on every frame.
+    own lag).  1: on every frame.  ``detect_every``: the detector runs at least on every n-th frame, and
+    is skipped only on frames where the landmarker runs (the face's crop is then placed where the face
+    was a frame before, and the landmarks found in it are the face's own now); 1: on every frame.
     """
 
     def __init__(
@@ -54,21 +56,26 @@ class LiveEditor:
         tracker: FaceTracker | None = None,
         min_eye_distance: float = MIN_EYE_DISTANCE,
         landmarks_every: int = 2,
+        detect_every: int = 2,
     ) -> None:
         self.detector = detector
         self.landmarker = landmarker
         self.tracker = tracker
         self.min_eye_distance = min_eye_distance
         self.landmarks_every = landmarks_every
+        self.detect_every = detect_every
         self._lock = threading.Lock()
         self._tracker: FaceTracker | None = None
         # track id -> (frame found, smoothed landmarks, the landmarker's analysis)
         self._held: dict[int, tuple[int, np.ndarray, object]] = {}
         self._last_t: float | None = None
+        self._tracked: list = []  # the faces as last tracked, and the frame they were detected in
+        self._detected_at = -1
         self._own_marker: Landmarker | None = None
         self.frames = 0  # frames seen so far
         self.frames_with_face = 0
         self.landmark_runs = 0
+        self.detector_runs = 0
 
     def reset(self) -> None:
         """Forget the faces followed so far (a new stream starts) and release the editor's own landmarker."""
@@ -77,6 +84,7 @@ class LiveEditor:
 
     def _forget(self) -> None:
         self._tracker, self._held, self._last_t = None, {}, None
+        self._tracked, self._detected_at = [], -1
         if self._own_marker is not None:
             self._own_marker.close()
             self._own_marker = None
@@ -88,13 +96,15 @@ class LiveEditor:
 
         ``t`` must grow from frame to frame (a frame with an earlier time starts the stream anew).
         Raises :class:`~mr_core.errors.InvalidParameterError` for a frame that is not RGB uint8, an
-        intensity outside [0, 1.5] or ``landmarks_every`` below 1, and
+        intensity outside [0, 1.5] or ``landmarks_every`` or ``detect_every`` below 1, and
         :class:`~mr_core.errors.FaceError` for a model aligned on another template.
         """
         a = _check_intensity(intensity)
         every = self.landmarks_every
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise InvalidParameterError(f"landmarks_every must be an integer >= 1, got {every!r}")
+        for name in ("landmarks_every", "detect_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidParameterError(f"{name} must be an integer >= 1, got {v!r}")
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise InvalidParameterError(
@@ -108,11 +118,9 @@ class LiveEditor:
             self._last_t = t
             if self._tracker is None:
                 self._tracker = self.tracker if self.tracker is not None else FaceTracker()
-            tracker = self._tracker
-            det = self.detector if self.detector is not None else default_detector()
-            tracked = tracker.update(det.detect(rgb), t)
             frame = self.frames
             self.frames += 1
+            tracked = self._track(rgb, t, frame, every, method_of(model).needs_landmarks)
             alive = {tf.track_id for tf in tracked}
             self._held = {k: v for k, v in self._held.items() if k in alive}
             usable = [tf for tf in tracked if tf.weight > 0 and tf.face.eye_distance >= self.min_eye_distance]
@@ -136,6 +144,27 @@ class LiveEditor:
             out = rgb.copy()
             _edit_faces(out, model, a * face.weight, [aligned], marks, poses=poses)
             return out
+
+    def _track(self, rgb: np.ndarray, t: float, frame: int, every: int, landmarks: bool) -> list:
+        """The faces of this frame: detected and tracked, or those of the last detection on a frame where
+        the landmarker runs on every usable face (see ``detect_every``).  While a face is missed (held,
+        faded out) the detector runs on every frame: the tracker's hold and fade are counted in frames."""
+        last = self._tracked
+        if (
+            last
+            and landmarks
+            and all(tf.seen for tf in last)
+            and frame - self._detected_at < self.detect_every
+            and all(
+                tf.track_id not in self._held or frame - self._held[tf.track_id][0] >= every for tf in last
+            )
+        ):
+            return last
+        det = self.detector if self.detector is not None else default_detector()
+        self._tracked = self._tracker.update(det.detect(rgb), t)
+        self._detected_at = frame
+        self.detector_runs += 1
+        return self._tracked
 
     def _landmarks(self, tid: int, crop: np.ndarray, frame: int, t: float, every: int, pose: bool):
         """``(frame, landmarks, analysis)`` of the face in its crop: found now and smoothed, or the last

@@ -210,6 +210,78 @@ def test_live_over_webrtc_returns_edited_frames(tmp_path):
     )
 
 
+def _face_change(outputs: list[np.ndarray], frames: list[np.ndarray]) -> list[float]:
+    """Per output, how far its face (brows to chin) is from the clip's frame it shows."""
+    face = (slice(TOP + 60, TOP + 320), slice(100, W - 100))
+    out = []
+    for o in outputs:
+        ref, background = closest_input(o, frames)
+        if background < 6:
+            out.append(round(float(np.abs(o.astype(np.int16) - ref)[face].mean()), 2))
+    return out
+
+
+def _grab(page, n: int = 6) -> list[np.ndarray]:
+    outputs = []
+    for _ in range(n):
+        outputs.append(data_rgb(page.evaluate(FRAME_JS)))
+        page.wait_for_timeout(250)
+    return outputs
+
+
+def test_the_face_editors_presets_and_sliders_reach_the_live_stream(tmp_path):
+    """The Live tab's face editor (the Face editor tab's presets and sliders): a preset changes the streamed
+    face more than the expression alone, No edit goes back to the expression alone, and a slider moved
+    changes it again."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("aiortc")
+    video, frames = _clip(tmp_path)
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p, _serve() as url:
+        browser = _browser(p, video)
+        try:
+            page = _open_live_tab(browser, url, errors)
+            page.locator("#live-start").click()
+            page.wait_for_function(
+                "() => /Live over WebRTC/.test(document.querySelector('#live-mode').innerText)", timeout=60_000
+            )
+            page.wait_for_function(
+                "() => document.querySelector('#live-rtc-out').videoWidth > 0", timeout=30_000
+            )
+            page.wait_for_timeout(1500)
+            smile = _face_change(_grab(page), frames)
+            page.get_by_text("Face editor, live").click()
+            status = page.locator("#live-face-status")
+            page.locator("#live-preset-surprised").click()
+            status.get_by_text("preset surprised").wait_for(timeout=30_000)
+            jaw = page.locator("#live-slider-jawOpen input[type=number]")
+            assert abs(float(jaw.input_value()) - 0.35) < 0.03  # the preset's targets shown on the sliders
+            page.wait_for_timeout(1500)
+            surprised = _face_change(_grab(page), frames)
+            page.locator("#live-preset-none").click()
+            status.get_by_text("asks nothing").wait_for(timeout=30_000)
+            assert float(jaw.input_value()) == 0.0
+            page.wait_for_timeout(1500)
+            back = _face_change(_grab(page), frames)
+            jaw.fill("1")
+            jaw.press("Enter")
+            jaw.blur()
+            status.get_by_text("jawOpen 1.00").wait_for(timeout=30_000)
+            page.wait_for_timeout(1500)
+            opened = _face_change(_grab(page), frames)
+            page.locator("#live-stop").click()
+        finally:
+            browser.close()
+    assert not errors, errors
+    report = {"smile": smile, "surprised": surprised, "no_edit": back, "jaw_open_1": opened}
+    _record("live_face_editor.json", report, tmp_path)
+    med = {k: float(np.median(v)) for k, v in report.items()}
+    assert all(len(v) >= 4 for v in report.values()), report
+    assert med["surprised"] > 1.2 * med["smile"], med
+    assert med["no_edit"] < 0.8 * med["surprised"], med
+    assert med["jaw_open_1"] > 1.2 * med["no_edit"], med
+
+
 def test_live_falls_back_to_the_http_stream_when_webrtc_cannot_connect(tmp_path):
     """The page's WebRTC may use relayed (TURN) paths only, and there is no TURN server, as on a Space
     without one: WebRTC cannot connect, the tab says so and offers Gradio's HTTP stream, whose frames

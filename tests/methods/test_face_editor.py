@@ -98,7 +98,7 @@ def test_intensity_zero_and_untouched_eyes(london, mouth):
     assert np.array_equal(same, crop)
     import cv2
 
-    from mr_core.methods.face_editor import EYE_LIDS
+    from mr_core.methods.mesh_render import EYE_LIDS
 
     out, _ = _run(FaceEditor(targets={"jawOpen": 0.5}, mouth_model=mouth), crop, a)
     L = a.landmarks

@@ -316,7 +316,7 @@ def test_the_irises_keep_their_own_pixels_at_every_scale(trained, london, frame)
 def test_the_teeth_are_lit_like_the_photo(trained, london):
     """The opened mouth follows the photo's light: on the same face darkened to a dim, warm webcam
     look the teeth come out darker by about as much as the eye whites, never glowing above them."""
-    from mr_core.methods.mesh_mr import eye_white
+    from mr_core.methods.mesh_mouth import eye_white
 
     model = load_model(trained["smile"])
     assert model.mouth_bank_ is not None and len(model.mouth_bank_) == len(model.mouth_keys_)

@@ -90,6 +90,24 @@ def test_bad_frames_and_settings_say_what_is_wrong(smile, detector):
         editor.edit(np.zeros((10, 10, 3), np.uint8), smile, 2.0, 0.0)
     with pytest.raises(InvalidParameterError, match="landmarks_every"):
         LiveEditor(detector, landmarks_every=0).edit(np.zeros((10, 10, 3), np.uint8), smile, 1.0, 0.0)
+    with pytest.raises(InvalidParameterError, match="detect_every must be an integer >= 1, got 0"):
+        LiveEditor(detector, detect_every=0).edit(np.zeros((10, 10, 3), np.uint8), smile, 1.0, 0.0)
+
+
+def test_the_detector_skips_the_frames_the_landmarker_runs_on(smile, detector):
+    """A moving face: the detector and the landmarker take turns, every frame is still edited, and the
+    frames differ little from those of a detector run on every frame."""
+    frames = list(clip_frames(16, (320, 240)))
+    turns, every = LiveEditor(detector), LiveEditor(detector, detect_every=1)
+    outs = [turns.edit(f, smile, 1.0, i / FPS) for i, f in enumerate(frames)]
+    ref = [every.edit(f, smile, 1.0, i / FPS) for i, f in enumerate(frames)]
+    assert turns.detector_runs <= 9 and every.detector_runs == 16, (turns.detector_runs, every.detector_runs)
+    assert turns.detector_runs + turns.landmark_runs <= 17  # one of them a frame, both on the first
+    changed = [int((np.abs(o.astype(int) - f) > 8).sum()) for o, f in zip(outs, frames, strict=True)]
+    assert min(changed) > 300, changed
+    apart = [float(np.abs(a.astype(int) - b).mean()) for a, b in zip(outs, ref, strict=True)]
+    edit = [float(np.abs(b.astype(int) - f).mean()) for b, f in zip(ref, frames, strict=True)]
+    assert np.mean(apart) < 0.35 * np.mean(edit), (apart, edit)
 
 
 def test_time_going_back_starts_the_stream_anew(smile, detector):
