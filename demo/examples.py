@@ -32,6 +32,7 @@ __all__ = [
     "example_photos",
     "example_url",
     "examples_folder",
+    "public_url",
     "grace_hopper_path",
 ]
 
@@ -164,9 +165,20 @@ def example_photos(folder: str | Path | None = None) -> list[Path]:
     return paths
 
 
+def public_url() -> str:
+    """This server's public address: ``$MR_PUBLIC_URL``; on a Hugging Face Space ``https://$SPACE_HOST``;
+    else the local address Gradio serves on (``$GRADIO_SERVER_NAME``/``$GRADIO_SERVER_PORT``, default
+    http://127.0.0.1:7860)."""
+    if os.environ.get("MR_PUBLIC_URL"):
+        return os.environ["MR_PUBLIC_URL"].rstrip("/")
+    if os.environ.get("SPACE_HOST"):
+        return f"https://{os.environ['SPACE_HOST']}"
+    host = os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return f"http://{host}:{os.environ.get('GRADIO_SERVER_PORT') or 7860}"
+
+
 def example_url(path: Path) -> str:
-    """The address at which this app's server offers the shipped example file ``path`` (the API page's
-    example calls use it): ``$MR_PUBLIC_URL`` (the server's public address, default
-    http://127.0.0.1:7860) followed by Gradio's file route."""
-    root = os.environ.get("MR_PUBLIC_URL") or "http://127.0.0.1:7860"
-    return f"{root.rstrip('/')}/gradio_api/file={Path(path).resolve()}"
+    """The address at which this app's server offers the example file ``path`` (the API page's example
+    calls use it): :func:`public_url` followed by Gradio's file route."""
+    return f"{public_url()}/gradio_api/file={Path(path).resolve()}"

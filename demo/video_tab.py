@@ -6,8 +6,8 @@ its result to a folder of its own (in Gradio's upload folder, so that Gradio ser
 copy, and the server's sweep removes it after an hour; a failed request removes its folder at once),
 so users never see each other's clips.
 
-The face editor's controls apply here as in the Face editor tab: a preset or blendshape targets
-(``KEY=VALUE,...``) edit every frame's faces, on top of the chosen expression when it is a mesh + MR
+The face editor's controls apply here as in the Face editor tab: a preset, or the tab's sliders (the
+blendshape targets ``KEY=VALUE,...`` they make), edit every frame's faces, on top of the chosen expression when it is a mesh + MR
 model (like the shipped smile), or alone when **Expression model** is off.
 """
 
@@ -24,7 +24,8 @@ from mr_core.methods.face_editor import PRESETS, FaceEditor
 from mr_core.synthesis import VideoLimits, editor_notes, make_editor, synthesize_video
 
 from .catalog import session_catalog
-from .components import checked_radio, require_files, with_example
+from .components import checked_radio, checked_slider, require_files, with_example
+from .editor_tab import SLIDERS
 from .examples import example_clip, example_url
 from .messages import keep_error
 
@@ -137,28 +138,7 @@ def _layout():
                         elem_id="video-examples",
                     )
             clip_out = gr.Video(label="Result", elem_id="video-out", interactive=False, format=None)
-        with gr.Accordion("Face editor (as in the Face editor tab)", open=False, elem_id="video-editor"):
-            with gr.Row():
-                preset = checked_radio(
-                    "preset",
-                    choices=[NO_PRESET, *PRESETS],
-                    value=NO_PRESET,
-                    label="Preset",
-                    elem_id="video-preset",
-                )
-                targets = gr.Textbox(
-                    value="",
-                    label="Targets",
-                    placeholder="e.g. jawOpen=0.4, browInnerUp=0.6",
-                    info="MediaPipe blendshape names with the score to reach (0-1), comma-separated.",
-                    elem_id="video-targets",
-                )
-                use_model = gr.Checkbox(
-                    value=True,
-                    label="Expression model",
-                    info="Apply the Expression chosen above too (mesh + MR models only).",
-                    elem_id="video-use-model",
-                )
+        preset, targets, use_model, sliders = _editor_controls()
         run = gr.Button("Synthesize video", variant="primary", elem_id="run-video")
         status = gr.Markdown(label="Status", elem_id="video-status")
     if clip is not None:
@@ -166,7 +146,62 @@ def _layout():
     with_example(preset, NO_PRESET)
     with_example(targets, "")
     with_example(use_model, True)
-    return clip_in, clip_out, preset, targets, use_model, run, status
+    return clip_in, clip_out, preset, targets, use_model, sliders, run, status
+
+
+def _editor_controls():
+    """The face editor's controls: a preset, the Face editor tab's sliders (a slider above 0 asks for
+    its value) and the targets they make (which can be written by hand), and whether the expression
+    model applies too."""
+    with gr.Accordion("Face editor (as in the Face editor tab)", open=False, elem_id="video-editor"):
+        with gr.Row():
+            preset = checked_radio(
+                "preset",
+                choices=[NO_PRESET, *PRESETS],
+                value=NO_PRESET,
+                label="Preset",
+                elem_id="video-preset",
+            )
+            use_model = gr.Checkbox(
+                value=True,
+                label="Expression model",
+                info="Apply the Expression chosen above too (mesh + MR models only).",
+                elem_id="video-use-model",
+            )
+        sliders = []
+        with gr.Row(elem_id="video-sliders"):
+            for region in dict.fromkeys(r for r, _, _ in SLIDERS):
+                with gr.Column(min_width=220), gr.Group():
+                    gr.Markdown(f"**{region}**")
+                    for r, label, key in SLIDERS:
+                        if r == region:
+                            sliders.append(
+                                checked_slider(
+                                    key,
+                                    0.0,
+                                    1.0,
+                                    value=0.0,
+                                    step=0.05,
+                                    label=label,
+                                    elem_id=f"video-slider-{key}",
+                                )
+                            )
+        targets = gr.Textbox(
+            value="",
+            label="Targets",
+            placeholder="e.g. jawOpen=0.4, browInnerUp=0.6",
+            info="What the sliders above 0 ask (MediaPipe blendshape names with the score to reach, 0-1); "
+            "it can be written here too.",
+            elem_id="video-targets",
+        )
+    return preset, targets, use_model, sliders
+
+
+def sliders_to_targets(*values) -> str:
+    """The targets the sliders ask for: ``"KEY=VALUE, ..."`` of the sliders above 0."""
+    return ", ".join(
+        f"{key}={float(v):g}" for (_, _, key), v in zip(SLIDERS, values, strict=True) if v and v > 0
+    )
 
 
 def mount_video_tab(
@@ -191,7 +226,17 @@ def mount_video_tab(
         )  # fmt: skip
         return path, status
 
-    clip_in, clip_out, preset, targets, use_model, run, status = _layout()
+    clip_in, clip_out, preset, targets, use_model, sliders, run, status = _layout()
+    for (_, _, key), slider in zip(SLIDERS, sliders, strict=True):
+        slider.input(
+            sliders_to_targets,
+            inputs=sliders,
+            outputs=[targets],
+            api_name=f"video_slider_{key}",
+            api_visibility="private",
+            queue=False,
+            show_progress="hidden",
+        )
 
     def connect(user_models=None) -> None:
         extra = [user_models] if user_models is not None else []

@@ -148,3 +148,31 @@ def test_the_train_example_pairs_train_an_expression(browser, url):  # noqa: F81
         )
     finally:
         page.close()
+
+
+def test_the_video_tabs_face_editor_sliders_edit_the_clip(browser, url):  # noqa: F811
+    """The Face editor tab's sliders in the Video tab: a moved slider writes its target, and the clip is
+    edited by the face editor alone when the expression model is off."""
+    page = _open(browser, url, height=1400)
+    try:
+        page.get_by_role("tab", name="Video", exact=True).click()
+        page.locator("#video-examples").get_by_role("button").first.click()
+        page.locator("#video-in video").wait_for(timeout=30_000)
+        page.locator("#video-editor").get_by_text("Face editor", exact=False).first.click()
+        jaw = page.locator("#video-slider-jawOpen input[type=number]")
+        jaw.fill("0.4")
+        jaw.press("Enter")
+        jaw.blur()
+        page.wait_for_function(
+            "() => document.querySelector('#video-targets textarea, #video-targets input').value === 'jawOpen=0.4'",
+            timeout=30_000,
+        )
+        page.locator("#video-use-model input[type=checkbox]").uncheck()
+        page.locator("#run-video").click()
+        status = page.locator("#video-status")
+        status.get_by_text("edited by the face editor (targets jawOpen=0.4)", exact=False).wait_for(
+            timeout=180_000
+        )
+        assert "'smile'" not in status.inner_text()
+    finally:
+        page.close()
