@@ -14,7 +14,11 @@ video shows (after the trip through the server), with the time of each.  Reporte
 - latency: for each edited frame, the time it was shown minus the time the same camera frame was
   shown in the preview, median and 95th percentile, and the median over the first and over the last
   fifth of the run (growth would show there);
-- the server's resident memory (RSS) at the start and the end of the run, and its largest value.
+- the server's resident memory (RSS) at the start and the end of the run, and its largest value;
+- CPU: the server's and Chromium's (cores in use over the run, from /proc) and the server's CPU
+  milliseconds per output frame, the figure that does not depend on what else the machine runs;
+- the browser's own counters: frames encoded and decoded, the rate the page let the camera send at
+  (it follows what the server edits), the bitrates.
 
 The load average of the machine (``os.getloadavg``) is printed beside the figures.  Needs Debian's
 Chromium (``apt-get install chromium``) and Playwright.
@@ -256,6 +260,84 @@ def browser_side(before: dict | None, after: dict | None, seconds: float) -> dic
             1000 * (o1.get("totalEncodeTime", 0) - o0.get("totalEncodeTime", 0)) / encoded, 1
         ),
         "browser_quality_limit": o1.get("qualityLimitationReason"),
+        "camera_kbps": round(8 * (o1.get("bytesSent", 0) - o0.get("bytesSent", 0)) / seconds / 1000),
+        "edited_kbps": round(8 * (i1.get("bytesReceived", 0) - i0.get("bytesReceived", 0)) / seconds / 1000),
+        "camera_rate_limit": after.get("sendRate"),
+    }
+
+
+def chromium_flags(clip: Path) -> list[str]:
+    return [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={clip}",
+        "--autoplay-policy=no-user-gesture-required",
+        *os.environ.get("BENCH_CHROMIUM_FLAGS", "").split(),
+    ]
+
+
+def start_sessions(browser, url: str, sessions: int) -> tuple[list, list[str]]:
+    """``sessions`` pages (each a context of its own) with Start pressed in the Live tab, and what the tab said."""
+    pages = []
+    for _ in range(sessions):
+        page = browser.new_context(permissions=["camera"]).new_page()
+        page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+        page.wait_for_selector("#photo", timeout=120_000)
+        page.get_by_role("tab", name="Live").click()
+        page.wait_for_selector("#live-start", timeout=60_000)
+        pages.append(page)
+    for page in pages:
+        page.locator("#live-start").click()
+    modes = []
+    for page in pages:
+        page.wait_for_function(
+            "() => /Live over WebRTC|not used here/.test(document.querySelector('#live-mode').innerText)",
+            timeout=60_000,
+        )
+        modes.append(page.locator("#live-mode").inner_text())
+    return pages, modes
+
+
+def measure(pages: list, server: subprocess.Popen, seconds: float) -> dict:
+    """The pages' frame logs and WebRTC counters, the server's memory and both sides' CPU over ``seconds``."""
+    rss_start = rss_mb(server.pid)
+    for page in pages:
+        page.evaluate(READER_JS, [BITS, CELL, GAP, X0, Y0, W, H])
+    rtc_before = [page.evaluate("() => window.mrLive.stats()") for page in pages]
+    peak, samples = rss_start, []
+    cpu0 = cpu_seconds(server.pid), browser_cpu_seconds(server.pid)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        time.sleep(min(5.0, max(0.1, seconds - (time.monotonic() - t0))))
+        m = rss_mb(server.pid)
+        samples.append(round(m, 1))
+        peak = max(peak, m)
+    cpu1 = cpu_seconds(server.pid), browser_cpu_seconds(server.pid)
+    measured = time.monotonic() - t0
+    logs = [page.evaluate("() => window.mrLiveLog") for page in pages]
+    rtc_after = [page.evaluate("() => window.mrLive.stats()") for page in pages]
+    sessions = [
+        {**analyse(log, seconds), **browser_side(a, b, seconds)}
+        for log, a, b in zip(logs, rtc_before, rtc_after, strict=True)
+    ]
+    shown = sum(s.get("fps", 0.0) for s in sessions) * measured
+    return {
+        "sessions": sessions,
+        "cpu": {
+            "server_cores": round((cpu1[0] - cpu0[0]) / measured, 2),
+            "browser_cores": round((cpu1[1] - cpu0[1]) / measured, 2),
+            "server_ms_per_output_frame": round(1000 * (cpu1[0] - cpu0[0]) / max(shown, 1), 1),
+        },
+        "server_rss_mb": {
+            "start": round(rss_start, 1),
+            "end": samples[-1] if samples else None,
+            "max": round(peak, 1),
+        },
+        "rss_samples_mb": samples,
     }
 
 
@@ -268,55 +350,14 @@ def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
         port = free_port()
         server_log = open(Path(tmp) / "server.log", "w+")  # noqa: SIM115 (read back below)
         server = serve(port, transport, server_log)
-        url = f"http://127.0.0.1:{port}/"
-        flags = [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={clip}",
-            "--autoplay-policy=no-user-gesture-required",
-            *os.environ.get("BENCH_CHROMIUM_FLAGS", "").split(),
-        ]
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=flags, headless=True)
-                pages = []
-                for _ in range(sessions):
-                    page = browser.new_context(permissions=["camera"]).new_page()
-                    page.goto(url, wait_until="domcontentloaded", timeout=120_000)
-                    page.wait_for_selector("#photo", timeout=120_000)
-                    page.get_by_role("tab", name="Live").click()
-                    page.wait_for_selector("#live-start", timeout=60_000)
-                    pages.append(page)
-                for page in pages:
-                    page.locator("#live-start").click()
-                modes = []
-                for page in pages:
-                    page.wait_for_function(
-                        "() => /Live over WebRTC|not used here/.test(document.querySelector('#live-mode').innerText)",
-                        timeout=60_000,
-                    )
-                    modes.append(page.locator("#live-mode").inner_text())
+                browser = p.chromium.launch(
+                    executable_path=str(CHROMIUM), args=chromium_flags(clip), headless=True
+                )
+                pages, modes = start_sessions(browser, f"http://127.0.0.1:{port}/", sessions)
                 time.sleep(warmup)
-                rss_start = rss_mb(server.pid)
-                for page in pages:
-                    page.evaluate(READER_JS, [BITS, CELL, GAP, X0, Y0, W, H])
-                rtc_before = [page.evaluate("() => window.mrLive.stats()") for page in pages]
-                peak, samples = rss_start, []
-                cpu0 = cpu_seconds(server.pid), browser_cpu_seconds(server.pid)
-                t0 = time.monotonic()
-                while time.monotonic() - t0 < seconds:
-                    time.sleep(min(5.0, max(0.1, seconds - (time.monotonic() - t0))))
-                    m = rss_mb(server.pid)
-                    samples.append(round(m, 1))
-                    peak = max(peak, m)
-                cpu1 = cpu_seconds(server.pid), browser_cpu_seconds(server.pid)
-                measured = time.monotonic() - t0
-                logs = [page.evaluate("() => window.mrLiveLog") for page in pages]
-                rtc_after = [page.evaluate("() => window.mrLive.stats()") for page in pages]
+                figures = measure(pages, server, seconds)
                 for page in pages:  # the server logs each connection's own figures when it closes
                     page.locator("#live-stop").click()
                 time.sleep(3)
@@ -333,27 +374,11 @@ def run(seconds: float, sessions: int, transport: str, warmup: float) -> dict:
                 server_log.seek(0)
                 print(server_log.read()[-3000:])
             server_log.close()
-    sessions_out = [
-        {**analyse(log, seconds), **browser_side(a, b, seconds)}
-        for log, a, b in zip(logs, rtc_before, rtc_after, strict=True)
-    ]
-    shown = sum(s.get("fps", 0.0) for s in sessions_out) * measured
     return {
         "transport": transport,
-        "sessions": sessions_out,
-        "cpu": {
-            "server_cores": round((cpu1[0] - cpu0[0]) / measured, 2),
-            "browser_cores": round((cpu1[1] - cpu0[1]) / measured, 2),
-            "server_ms_per_output_frame": round(1000 * (cpu1[0] - cpu0[0]) / max(shown, 1), 1),
-        },
+        **figures,
         "modes": modes,
         "seconds": seconds,
-        "server_rss_mb": {
-            "start": round(rss_start, 1),
-            "end": samples[-1] if samples else None,
-            "max": round(peak, 1),
-        },
-        "rss_samples_mb": samples,
         "server": server_lines,
         "load_average": {
             "before": [round(v, 2) for v in load_before],
@@ -386,7 +411,9 @@ def main(argv=None) -> int:
                 f"output {s['output_width']} px wide; browser: camera encoded at {s.get('browser_encoded_fps')} "
                 f"frames/s ({s.get('browser_encode_ms')} ms each, limited by {s.get('browser_quality_limit')}), "
                 f"edited decoded at {s.get('browser_decoded_fps')} frames/s ({s.get('browser_decode_ms')} ms "
-                f"each), jitter buffer {s.get('browser_jitter_buffer_ms')} ms"
+                f"each), jitter buffer {s.get('browser_jitter_buffer_ms')} ms; camera sent at most "
+                f"{s.get('camera_rate_limit')} frames/s at the end, {s.get('camera_kbps')} kbit/s up, "
+                f"{s.get('edited_kbps')} kbit/s down"
             )
         )
     r = result["server_rss_mb"]

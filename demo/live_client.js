@@ -83,12 +83,45 @@ async function accept(answer) {
       : `failed: the connection did not open within ${ms / 1000} s (${state})`;
   }
   box.dataset.state = "connected";
+  pace(conn);
   conn.addEventListener("connectionstatechange", () => {
     if (conn === pc && ["failed", "closed", "disconnected"].includes(conn.connectionState)) {
       box.dataset.state = conn.connectionState;
     }
   });
   return "connected";
+}
+
+// The camera is sent at about the rate the server edits it (a few frames/s above, so that the rate can
+// rise again): frames the server would drop are then neither encoded here nor decoded there.
+const PACE_MIN = 10, PACE_MAX = 30, PACE_ABOVE = 5;
+let sendRate = null;
+function pace(conn) {
+  const sender = conn.getSenders().find((s) => s.track && s.track.kind === "video");
+  if (!sender || !sender.getParameters || !sender.setParameters) return;
+  let last = null;
+  let rate = PACE_MAX;
+  sendRate = rate;
+  const timer = setInterval(async () => {
+    if (conn !== pc || conn.connectionState !== "connected") { clearInterval(timer); return; }
+    let now = null;
+    (await conn.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "video") now = [r.framesDecoded || 0, r.timestamp];
+    });
+    if (!now) return;
+    if (last && now[1] > last[1]) {
+      const edited = (1000 * (now[0] - last[0])) / (now[1] - last[1]);
+      const want = Math.max(PACE_MIN, Math.min(PACE_MAX, Math.round(edited + PACE_ABOVE)));
+      if (want !== rate && (Math.abs(want - rate) >= 2 || want === PACE_MAX)) {
+        const params = sender.getParameters();
+        if (params.encodings && params.encodings.length) {
+          params.encodings[0].maxFramerate = want;
+          try { await sender.setParameters(params); rate = sendRate = want; } catch (e) { /* kept as it was */ }
+        }
+      }
+    }
+    last = now;
+  }, 1000);
 }
 
 // The connection's own counters (what the browser encoded, received, buffered and decoded), for diagnosis.
@@ -100,16 +133,18 @@ async function stats() {
       out.inbound = {
         framesReceived: r.framesReceived, framesDecoded: r.framesDecoded, framesDropped: r.framesDropped,
         jitterBufferDelay: r.jitterBufferDelay, jitterBufferEmittedCount: r.jitterBufferEmittedCount,
-        totalDecodeTime: r.totalDecodeTime,
+        totalDecodeTime: r.totalDecodeTime, bytesReceived: r.bytesReceived,
       };
     }
     if (r.type === "outbound-rtp" && r.kind === "video") {
       out.outbound = {
         framesEncoded: r.framesEncoded, totalEncodeTime: r.totalEncodeTime, frameWidth: r.frameWidth,
-        qualityLimitationReason: r.qualityLimitationReason,
+        qualityLimitationReason: r.qualityLimitationReason, bytesSent: r.bytesSent,
+        framesPerSecond: r.framesPerSecond,
       };
     }
   });
+  out.sendRate = sendRate;
   return out;
 }
 

@@ -5,7 +5,9 @@ The browser sends its camera as a WebRTC video track; :class:`RtcServer` answers
 track whose frames are the camera's, edited by the function the caller gives.  Nothing queues: the
 newest camera frame waits in a slot of one, and one that arrives before the previous was taken is
 dropped (:attr:`Peer.dropped`); the edited frames wait in a slot of one for the encoder the same
-way.  So when the CPU is slower than the camera the output rate falls, not the latency grows.  Each
+way.  So when the CPU is slower than the camera the output rate falls, not the latency grows (and the
+page, ``live_client.js``, then sends its camera at about the rate edited frames come back, so that
+frames which would be dropped here are neither encoded there nor decoded here).  Each
 connection edits in a thread of its own, in order, and the encoder encodes one frame while the next
 is being edited.
 

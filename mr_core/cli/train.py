@@ -85,7 +85,17 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--lid-gain",
         type=ranged(float, 0),
-        help="mesh-mr: gain on the lower lids' predicted rise (default: 1)",
+        help="mesh-mr: gain on the lower lids' predicted motion (default: 1)",
+    )
+    p.add_argument(
+        "--lid-sink",
+        type=ranged(float, 0, 1),
+        help="mesh-mr: how far the lower lids may come down, a fraction of the eye's height (default: 0)",
+    )
+    p.add_argument(
+        "--shading-gain",
+        type=ranged(float, 0),
+        help="mesh-mr: gain on the low frequencies of the appearance change (default: 1)",
     )
     p.add_argument(
         "--texture-sigma", type=ranged(float, 0), default=2.0, help="shape-texture: blur of the change"
@@ -160,13 +170,15 @@ _METHOD_FLAGS = {
     "motion_gain": lambda args: args.motion_gain,
     "mouth_gain": lambda args: args.mouth_gain,
     "lid_gain": lambda args: args.lid_gain,
+    "lid_sink": lambda args: args.lid_sink,
+    "shading_gain": lambda args: args.shading_gain,
 }
 
 
 def _new_model(args, source: str, target: str, template: str | None):
     names = get_method(args.method).param_names()  # its argument combinations are checked by _check_method
     params = {name: flag(args) for name, flag in _METHOD_FLAGS.items() if name in names}
-    for name in ("motion_gain", "mouth_gain", "lid_gain"):
+    for name in ("motion_gain", "mouth_gain", "lid_gain", "lid_sink", "shading_gain"):
         if name in params and params[name] is None:  # not given: the method's default
             del params[name]
     return new_model(

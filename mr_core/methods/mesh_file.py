@@ -33,6 +33,8 @@ def metadata_of(model) -> dict[str, str]:
         "motion_gain": repr(float(model.motion_gain)),
         "mouth_gain": repr(float(getattr(model, "mouth_gain", 1.0))),
         "lid_gain": repr(float(getattr(model, "lid_gain", 1.0))),
+        "lid_sink": repr(float(getattr(model, "lid_sink", 0.0))),
+        "shading_gain": repr(float(getattr(model, "shading_gain", 1.0))),
         "n_shape_pairs": str(int(model.n_shape_pairs_)),
         "mouth_model": "true" if model._mouth_model()[0] is not None else "false",
         "mouth_bank": "true" if getattr(model, "mouth_bank_", None) is not None else "false",
@@ -91,6 +93,12 @@ def validate_metadata(path: Path, meta: dict) -> None:
         raise ModelFileError(
             f"{path}: mesh-mr metadata motion_gain and mouth_gain must be in (0, 10], lid_gain in [0, 10]"
         )
+    try:
+        sink, shade = float(meta.get("lid_sink", "0.0")), float(meta.get("shading_gain", "1.0"))
+    except ValueError:
+        raise ModelFileError(f"{path}: mesh-mr metadata lid_sink and shading_gain must be numbers") from None
+    if not (math.isfinite(sink) and 0 <= sink <= 1 and math.isfinite(shade) and 0 <= shade <= 10):
+        raise ModelFileError(f"{path}: mesh-mr metadata lid_sink must be in [0, 1], shading_gain in [0, 10]")
     if meta.get("shape_frame", "crop") not in ("crop", "similarity"):
         raise ModelFileError(f"{path}: metadata shape_frame must be crop or similarity")
     if meta.get("mouth_bank", "false") not in ("true", "false"):
@@ -139,6 +147,8 @@ def from_file(cls, path: Path, meta: dict, tensors: dict, backend: str = "numpy"
     model.motion_gain = gain
     model.mouth_gain = float(meta.get("mouth_gain", "1.0"))
     model.lid_gain = float(meta.get("lid_gain", "1.0"))
+    model.lid_sink = float(meta.get("lid_sink", "0.0"))
+    model.shading_gain = float(meta.get("shading_gain", "1.0"))
     model.n_shape_pairs_ = int(meta["n_shape_pairs"])
     model.shape_mean_, model.shape_delta_ = tensors["shape_mean"], tensors["shape_delta"]
     model.shape_weights_, model.reference_shape_ = tensors["shape_weights"], tensors["reference_shape"]

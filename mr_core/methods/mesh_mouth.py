@@ -29,12 +29,40 @@ BANK_NEAREST = 3
 MOUTH_DETAIL_SIGMA = 2.0
 #: The points of a face's mouth key: the lips' contours, the nose's base and the chin.
 KEY_POINTS = mesh.OUTER_LIP + mesh.INNER_LIP + (2, 152, 175, 199)
+#: The most the teeth (the brightest tenth of the opening, CIE L*) may exceed the same photo's eye
+#: whites (their brightest tenth): the 95th percentile of that difference over the real smiles of the
+#: London set's training subjects whose lips are apart (35 photos: median +11.4, largest +25.7;
+#: ``scripts/measure_teeth_cap.py``).  Brighter synthetic teeth are darkened to it.
+TEETH_OVER_WHITES = 19.6
+
+
+def _lightness(rgb: np.ndarray) -> np.ndarray:
+    """CIE L* of float RGB pixels in [0, 1] (any shape ending in 3)."""
+    import cv2
+
+    flat = np.clip(np.asarray(rgb, dtype=np.float32).reshape(-1, 1, 3), 0.0, 1.0)
+    return cv2.cvtColor(flat, cv2.COLOR_RGB2LAB)[:, 0, 0].reshape(np.shape(rgb)[:-1])
+
+
+def _brightest_tenth(v: np.ndarray) -> float:
+    v = np.sort(np.ravel(v))
+    return float(v[-max(1, len(v) // 10) :].mean())
 
 
 def eye_white(x: np.ndarray, L) -> np.ndarray | None:
     """The colour (3,) of the eye whites of a float crop ``x`` (h, w, 3) with its points ``L``: the
     median of the brighter half of the eyes' openings outside the irises; ``None`` when they hold
     fewer than 4 pixels (closed eyes)."""
+    pix = eye_white_pixels(x, L)
+    if len(pix) < 4:
+        return None
+    bright = pix[pix.mean(axis=1) >= np.median(pix.mean(axis=1))]
+    return np.median(bright, axis=0)
+
+
+def eye_white_pixels(x: np.ndarray, L) -> np.ndarray:
+    """The pixels (k, 3) of the eyes' openings outside the irises of a float crop ``x`` with its
+    points ``L``."""
     import cv2
 
     L = np.asarray(L, dtype=np.float64)
@@ -53,11 +81,7 @@ def eye_white(x: np.ndarray, L) -> np.ndarray | None:
         yy, xx = np.mgrid[y0:y1, x0:x1]
         m &= ((xx - c[0]) ** 2 + (yy - c[1]) ** 2 > (1.2 * r) ** 2).astype(np.uint8)
         pix.append(np.asarray(x[y0:y1, x0:x1], dtype=np.float64)[m.astype(bool)])
-    pix = np.concatenate(pix) if pix else np.zeros((0, 3))
-    if len(pix) < 4:
-        return None
-    bright = pix[pix.mean(axis=1) >= np.median(pix.mean(axis=1))]
-    return np.median(bright, axis=0)
+    return np.concatenate(pix) if pix else np.zeros((0, 3))
 
 
 class MouthLook:
@@ -170,4 +194,15 @@ class MouthLook:
         # the detail scales with the light: a dim photo's teeth have dim edges
         gain = float(np.mean(target)) / max(float(colour.mean()), 1e-6)
         out[y0:y1, x0:x1] += gain * np.tensordot(wts, bank[near], axes=1)
+        if white is not None:  # never brighter over the eye whites than real teeth are
+            limit = _brightest_tenth(_lightness(eye_white_pixels(x, L))) + TEETH_OVER_WHITES
+            box, inner, fade = out[y0:y1, x0:x1], hard[y0:y1, x0:x1], soft[y0:y1, x0:x1, None]
+            for _ in range(3):  # the scaling is exact but for the sRGB curve's linear toe
+                teeth = _brightest_tenth(_lightness(box[inner]))
+                if teeth <= limit + 0.1:
+                    break
+                np.clip(box, 0.0, 1.0, out=box)  # what the photo shows of it in the end
+                # L* -> relative luminance, which sRGB values scale by about their 2.4th power
+                f = ((limit + 16.0) / (teeth + 16.0)) ** (3.0 / 2.4)
+                box *= 1.0 - (1.0 - f) * fade
         return out

@@ -37,10 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import geometry
-from ..core.params import Real
+from ..core.params import Real, Satisfies
 from ..errors import DataError, NotFittedError
 from ..face import mesh
-from . import mesh_file
+from . import mesh_file, mesh_shape
 from .mesh_file import EXTRA_TENSORS
 from .mesh_mouth import MouthLook
 from .mesh_render import front_last, mesh_warp, mouth_mask, signed_areas, soft_eye_mask
@@ -52,13 +52,6 @@ MIN_OPEN_PAIRS = 8
 #: Width of the band inside the face outline over which the predicted motion fades out (fraction of
 #: the face's width).
 OUTLINE_TAPER = 0.12
-#: Each eye's lower lid (inner contour points between the corners, the person's right eye first) and
-#: the upper-lid and lower-lid midpoints that give the eye's height.  A lower lid may rise (a smile
-#: narrows the eyes), never sink, and by at most :data:`LID_RISE` of the eye's height, so that the
-#: pupil stays in view; the iris under it keeps its own pixels.
-LOWER_LIDS = ((155, 154, 153, 145, 144, 163, 7), (382, 381, 380, 374, 373, 390, 249))
-_EYE_HEIGHT = ((159, 145), (386, 374))
-LID_RISE = 0.35
 #: The default gain on the predicted motion (``motion_gain``), chosen by cross-validation over the
 #: training subjects (``scripts/choose_settings.py``): a ridge prediction is an average of many
 #: people's motions, and an average of broad and narrow smiles reads weaker than either.
@@ -68,9 +61,11 @@ MOTION_GAIN = 1.0
 #: open and closed smiles, so an opened mouth comes out narrower than a real broad smile's.
 MOUTH_GAIN = 1.0
 MOUTH_REACH = 0.12
-#: The gain on the lower lids' predicted rise (``lid_gain``, within :data:`LID_RISE`): a ridge
-#: prediction of a few pixels' motion from a neutral face is shrunk towards the mean, which for the
-#: lids is small.
+#: The gain on the lower lids' predicted motion (``lid_gain``, within :data:`LID_RISE` up and
+#: ``lid_sink`` down): a ridge prediction of a few pixels' motion is shrunk towards the mean, which
+#: for the lids is small.  ``lid_sink`` (default 0: lids never sink, as a smile's do not) lets the
+#: ``neutral`` model's lids come down with the relaxing cheek, which otherwise stretched the smile's
+#: fold under them into a grey band.  ``shading_gain`` scales the low frequencies of MR's change.
 LID_GAIN = 1.0
 #: Lips apart by less than the first of these fractions of the mouth's width after the edit are
 #: closed (upper and lower inner lip meet half-way), by more than the second left as predicted, in
@@ -121,6 +116,8 @@ class MeshRegressionModel(MouthLook, TextureModel):
         "motion_gain": Real(0, strict=True),
         "mouth_gain": Real(0, strict=True),
         "lid_gain": Real(0),
+        "lid_sink": Satisfies(lambda v: Real(0).accepts(v) and v <= 1, "a number in [0, 1]"),
+        "shading_gain": Real(0),
     }
 
     def __init__(
@@ -136,6 +133,8 @@ class MeshRegressionModel(MouthLook, TextureModel):
         motion_gain: float = MOTION_GAIN,
         mouth_gain: float = MOUTH_GAIN,
         lid_gain: float = LID_GAIN,
+        lid_sink: float = 0.0,
+        shading_gain: float = 1.0,
         source: str = "neutral",
         target: str = "smiling",
         template: str | None = None,
@@ -151,6 +150,8 @@ class MeshRegressionModel(MouthLook, TextureModel):
         self.motion_gain = motion_gain
         self.mouth_gain = mouth_gain
         self.lid_gain = lid_gain
+        self.lid_sink = lid_sink
+        self.shading_gain = shading_gain
         self.source = source
         self.target = target
         self.template = template
@@ -237,16 +238,6 @@ class MeshRegressionModel(MouthLook, TextureModel):
         if pin:
             d[:, mesh.pinned_points()] = 0.0
         return d
-
-    def _lid_motion(self, L: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """The lower lids' motion (k, 2) of one face's points ``L`` (478, 2): the predicted one (not
-        pinned; in ``d``) turned into a rise only, at most :data:`LID_RISE` of the eye's height."""
-        out = np.zeros_like(d)
-        for lid, (top, bottom) in zip(LOWER_LIDS, _EYE_HEIGHT, strict=True):
-            height = float(np.linalg.norm(L[top] - L[bottom]))
-            rise = float(getattr(self, "lid_gain", 1.0)) * d[list(lid), 1]
-            out[list(lid), 1] = np.clip(rise, -LID_RISE * height, 0.0)
-        return out
 
     def _reference(self):
         if getattr(self, "_reference_raster", None) is None:
@@ -346,8 +337,11 @@ class MeshRegressionModel(MouthLook, TextureModel):
             near = np.sqrt(((L[0][:, None] - lips[None]) ** 2).sum(-1)).min(axis=1)
             reach = MOUTH_REACH * float(np.ptp(outline[:, 0]))
             d *= (1.0 + (mg - 1.0) * np.clip(1.0 - near / max(reach, 1e-9), 0.0, 1.0))[:, None]
-        lids = [i for lid in LOWER_LIDS for i in lid]
-        rise = self._lid_motion(L[0], d) if getattr(self, "shape_frame_", "crop") == "similarity" else 0.0
+        lids = [i for lid in mesh_shape.LOWER_LIDS for i in lid]
+        lid_set = (float(getattr(self, "lid_gain", 1.0)), float(getattr(self, "lid_sink", 0.0)))
+        rise = 0.0
+        if getattr(self, "shape_frame_", "crop") == "similarity":
+            rise = mesh_shape.lid_motion(L[0], d, *lid_set)
         d[mesh.pinned_points()] = 0.0
         d[lids] = rise if np.ndim(rise) == 0 else rise[lids]
         out = L[0] + d
@@ -418,7 +412,8 @@ class MeshRegressionModel(MouthLook, TextureModel):
         low = cv2.GaussianBlur(diff * (keep * (1.0 - mouth))[..., None], (0, 0), 3.0 * scale)
         low /= np.maximum(cv2.GaussianBlur(keep, (0, 0), 3.0 * scale), 0.05)[..., None]
         change = min(a, 1.0) * mouth[..., None] * diff
-        change += a * ((1.0 - mouth) * face * keep)[..., None] * low
+        shade = a * float(getattr(self, "shading_gain", 1.0))
+        change += shade * ((1.0 - mouth) * face * keep)[..., None] * low
         return moved, change.astype(np.float32), (moving - ident).astype(np.float32)
 
 
@@ -452,6 +447,8 @@ class MeshRegressionModel(MouthLook, TextureModel):
             "motion_gain": float(self.motion_gain),
             "mouth_gain": float(getattr(self, "mouth_gain", 1.0)),
             "lid_gain": float(getattr(self, "lid_gain", 1.0)),
+            "lid_sink": float(getattr(self, "lid_sink", 0.0)),
+            "shading_gain": float(getattr(self, "shading_gain", 1.0)),
             "shape_frame": str(getattr(self, "shape_frame_", "crop")),
             "mouth_bank": int(len(self.mouth_bank_)) if getattr(self, "mouth_bank_", None) is not None else 0,
         }

@@ -19,6 +19,24 @@ CV_FOLDS = 5
 #: Points that fix a face's frame for the shape model (they do not move with the expression): the
 #: irises, the eyes' corners and the nose's ridge and tip.
 STILL = tuple(range(468, 478)) + (33, 133, 263, 362) + (1, 2, 4, 5, 6, 98, 168, 195, 197, 327)
+#: Each eye's lower lid (inner contour points between the corners, the person's right eye first) and
+#: the upper-lid and lower-lid midpoints that give the eye's height.  A lower lid may rise (a smile
+#: narrows the eyes) by at most :data:`LID_RISE` of the eye's height, so that the pupil stays in
+#: view, and sink by at most the model's ``lid_sink`` of it; the iris under it keeps its own pixels.
+LOWER_LIDS = ((155, 154, 153, 145, 144, 163, 7), (382, 381, 380, 374, 373, 390, 249))
+EYE_HEIGHT = ((159, 145), (386, 374))
+LID_RISE = 0.35
+
+
+def lid_motion(L: np.ndarray, d: np.ndarray, gain: float, sink: float = 0.0) -> np.ndarray:
+    """The lower lids' motion (478, 2) of one face's points ``L`` (478, 2): the predicted one ``d``
+    (not pinned) times ``gain``, vertical only, rising by at most :data:`LID_RISE` and sinking by at
+    most ``sink`` of the eye's height (zero elsewhere)."""
+    out = np.zeros_like(d)
+    for lid, (top, bottom) in zip(LOWER_LIDS, EYE_HEIGHT, strict=True):
+        height = float(np.linalg.norm(L[top] - L[bottom]))
+        out[list(lid), 1] = np.clip(gain * d[list(lid), 1], -LID_RISE * height, sink * height)
+    return out
 
 
 def check_landmarks(L, name: str, n: int | None = None) -> np.ndarray:

@@ -206,7 +206,13 @@ def test_validation_and_test_split_files():
 def test_no_settings_script_reads_the_test_split():
     """The test subjects are only ever excluded while choosing settings: the scripts that choose
     them name split_test.txt only to leave it out of training and evaluation."""
-    for script in ("choose_settings.py", "choose_gain.py", "explore_variants.py"):
+    for script in (
+        "choose_settings.py",
+        "choose_gain.py",
+        "explore_variants.py",
+        "measure_teeth_cap.py",
+        "measure_under_eyes.py",
+    ):
         text = (ROOT / "scripts" / script).read_text()
         for line in text.splitlines():
             if "split_test" in line:

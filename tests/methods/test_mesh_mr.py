@@ -259,52 +259,60 @@ def test_the_jaw_line_stays_put_when_the_mouth_closes(trained, london):
 
 
 def _eye_darkest(rgb, marker):
-    """Per eye of the largest face: the mean L* of the darkest tenth of its iris (inside the opening),
-    and the iris pixels' mask, from the photo's own landmarks."""
+    """Per eye of every face the pipeline edits: the iris pixels' mask (inside the eye's opening),
+    from the photo's own landmarks."""
     import cv2
 
     from mr_core.face import align_face, default_detector
     from mr_core.face.align import _invert_affine
 
-    face = default_detector().detect(rgb)[0]
-    al = align_face(rgb, face, size=(256, 256))
-    inv = _invert_affine(al.matrix)
-    pts = np.asarray(marker.analyze(al.crop).landmarks) @ inv[:, :2].T + inv[:, 2]
     masks = []
     yy, xx = np.mgrid[: rgb.shape[0], : rgb.shape[1]]
-    for contour, c in zip(mesh.EYE_CONTOURS, mesh.IRIS_CENTRES, strict=True):
-        m = np.zeros(rgb.shape[:2], np.uint8)
-        cv2.fillPoly(m, [np.round(pts[list(contour)] * 16).astype(np.int32)], 1, shift=4)
-        r = np.linalg.norm(pts[c + 1 : c + 5] - pts[c], axis=1).mean()
-        masks.append(m.astype(bool) & ((xx - pts[c][0]) ** 2 + (yy - pts[c][1]) ** 2 <= r * r))
+    for face in default_detector().detect(rgb):
+        al = align_face(rgb, face, size=(256, 256))
+        inv = _invert_affine(al.matrix)
+        pts = np.asarray(marker.analyze(al.crop).landmarks) @ inv[:, :2].T + inv[:, 2]
+        for contour, c in zip(mesh.EYE_CONTOURS, mesh.IRIS_CENTRES, strict=True):
+            m = np.zeros(rgb.shape[:2], np.uint8)
+            cv2.fillPoly(m, [np.round(pts[list(contour)] * 16).astype(np.int32)], 1, shift=4)
+            r = np.linalg.norm(pts[c + 1 : c + 5] - pts[c], axis=1).mean()
+            masks.append(m.astype(bool) & ((xx - pts[c][0]) ** 2 + (yy - pts[c][1]) ** 2 <= r * r))
     return masks
 
 
-@pytest.mark.parametrize("frame", ["photo", "wide", "small"])
+@pytest.mark.parametrize("frame", ["photo", "wide", "widest", "small", "group"])
 def test_the_irises_keep_their_own_pixels_at_every_scale(trained, london, frame):
-    """The darkest part of each eye (pupil and iris) keeps its L*: on the photo, in a 1650 px wide
-    frame around the same pixels, and on the face scaled to about 80 px wide."""
+    """The darkest part of each eye (pupil and iris) keeps its L*: on the photo, in 1650 and 2400 px
+    wide frames around the same pixels, on the face scaled to about 80 px wide, and in a group photo
+    of three faces side by side scaled to 60 %."""
     import cv2
 
     from mr_core.face.landmarks import Landmarker
 
     model = load_model(trained["smile"])
     photo = read_image(london / "neutral" / f"{HELD_OUT[0]}.jpg").rgb
-    if frame == "wide":
-        big = np.full((1240, 1650, 3), photo[5, 5], np.uint8)
-        big[364:876, 569:1081] = photo
+    if frame in ("wide", "widest"):
+        width = 1650 if frame == "wide" else 2400
+        big = np.full((width * 3 // 4, width, 3), photo[5, 5], np.uint8)
+        y0, x0 = (big.shape[0] - 512) // 2, (width - 512) // 2
+        big[y0 : y0 + 512, x0 : x0 + 512] = photo
         photo = big
     elif frame == "small":
         f = cv2.resize(photo, None, fx=0.32, fy=0.32, interpolation=cv2.INTER_AREA)
         small = np.full((480, 640, 3), f[2, 2], np.uint8)
         small[160 : 160 + f.shape[0], 240 : 240 + f.shape[1]] = f
         photo = small
+    elif frame == "group":
+        others = [read_image(london / "neutral" / f"{n}.jpg").rgb for n in (HELD_OUT[1], "002")]
+        trio = np.concatenate([photo, *others], axis=1)
+        photo = cv2.resize(trio, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
     out = synthesize(photo, model, 1.0).image
     assert np.abs(out.astype(int) - photo.astype(int)).max() > 30  # the face was edited
     lab_in = cv2.cvtColor(photo.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 0]
     lab_out = cv2.cvtColor(out.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 0]
     with Landmarker() as marker:
         masks = _eye_darkest(photo, marker)
+    assert len(masks) == (6 if frame == "group" else 2)
     for iris in masks:
         assert iris.sum() >= 4
         a, b = np.sort(lab_in[iris]), np.sort(lab_out[iris])
@@ -370,3 +378,65 @@ def test_no_sliver_between_the_lips_and_the_gains_are_parameters(trained, london
         MeshRegressionModel(template="mp-eyes-nose-v1", mouth_gain=0).fit_shape(
             np.zeros((3, 478, 2)), np.zeros((3, 478, 2)), (256, 256)
         )
+
+
+def test_the_teeth_are_never_brighter_over_the_eye_whites_than_real_teeth(trained, london):
+    """Even a bank whose mouths were far brighter than their eye whites (teeth that would glow) gives
+    teeth at most TEETH_OVER_WHITES (the real smiles' margin, scripts/measure_teeth_cap.py) brighter
+    than the same crop's eye whites, in L*; a face's own teeth below the cap are left as they are."""
+    from mr_core.face.landmarks import Landmarker
+    from mr_core.methods import mesh_mouth
+
+    model = load_model(trained["smile"])
+    photo = read_image(london / "neutral" / f"{HELD_OUT[1]}.jpg").rgb
+    res = synthesize(photo, model, 0.0)
+    x = res.faces[0].crop_in.astype(np.float32) / 255
+    with Landmarker() as lm:
+        L = np.asarray(lm.analyze(res.faces[0].crop_in).landmarks)
+    hard, _, (y0, y1, x0, x1) = model._mouth()
+    white = mesh_mouth._brightest_tenth(mesh_mouth._lightness(mesh_mouth.eye_white_pixels(x, L)))
+
+    def teeth(m):
+        out = m.mouth_content(x, L)
+        return mesh_mouth._brightest_tenth(mesh_mouth._lightness(out[y0:y1, x0:x1][hard[y0:y1, x0:x1]]))
+
+    glowing = load_model(trained["smile"])
+    glowing.mouth_white_ = glowing.mouth_white_ * 3.0
+    assert teeth(glowing) - white <= mesh_mouth.TEETH_OVER_WHITES + 0.5
+    assert teeth(glowing) > teeth(model) - 0.5  # darkened to the cap, not below it
+    dim = load_model(trained["smile"])
+    dim.mouth_white_ = dim.mouth_white_ * 0.5  # well under the cap: untouched by it
+    cap = mesh_mouth.TEETH_OVER_WHITES
+    mesh_mouth.TEETH_OVER_WHITES = 1e9
+    try:
+        uncapped = teeth(dim)
+    finally:
+        mesh_mouth.TEETH_OVER_WHITES = cap
+    assert abs(teeth(dim) - uncapped) < 1e-3 and uncapped - white < cap
+
+
+def test_the_lower_lids_sink_only_as_far_as_lid_sink_allows(trained, london):
+    """neutral's lower lids come down with lid_sink > 0 (by at most that fraction of the eye's
+    height), never with lid_sink 0; the setting and the shading gain travel in the model file."""
+    from mr_core.face.landmarks import Landmarker
+    from mr_core.methods.mesh_shape import EYE_HEIGHT, LOWER_LIDS
+
+    model = load_model(trained["neutral"])
+    face = synthesize(read_image(london / "smiling" / f"{HELD_OUT[0]}.jpg").rgb, model, 0.0).faces[0]
+    with Landmarker() as lm:
+        L = np.asarray(lm.analyze(face.crop_in).landmarks)
+    lids = [list(lid) for lid in LOWER_LIDS]
+    model.lid_sink, model.lid_gain = 0.0, 6.0
+    d = model.predict_landmarks(L) - L
+    assert max(d[lid, 1].max() for lid in lids) <= 1e-9  # never down
+    model.lid_sink = 0.35
+    d = model.predict_landmarks(L) - L
+    for lid, (top, bottom) in zip(lids, EYE_HEIGHT, strict=True):
+        height = np.linalg.norm(L[top] - L[bottom])
+        assert 0.05 * height < d[lid, 1].max() <= 0.35 * height + 1e-9
+    model.shading_gain = 1.25
+    copy = trained["neutral"].parent / "neutral-sink.safetensors"
+    model.save(copy)
+    back = load_model(copy)
+    assert (back.lid_sink, back.lid_gain, back.shading_gain) == (0.35, 6.0, 1.25)
+    assert read_metadata(copy)["lid_sink"] == "0.35"

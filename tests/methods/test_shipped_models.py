@@ -127,7 +127,9 @@ def test_shipped_smile_shows_white_teeth_with_detail_on_dark_skin(photo):
     luma = px.mean(axis=1)
     bright = px[luma >= np.percentile(luma, 75)].mean(axis=0)
     assert inner.sum() > 200  # the mouth is open
-    assert bright.mean() > 185, bright  # white teeth (a grey band was about 165)
+    # white teeth (a grey band was about 165), no brighter over the eye whites than real teeth are
+    # (mesh_mouth.TEETH_OVER_WHITES brings this face's from 209 to 184)
+    assert bright.mean() > 178, bright
     assert luma.std() > 38, luma.std()  # teeth edges and gaps (a smooth band was about 31)
     # no colour cast beyond real teeth's: the brightest quarter of the London set's 45 open real smiles
     # has R - G of 10.4 in the median, 19.7 at the 90th percentile
