@@ -23,7 +23,8 @@ import numpy as np
 from mr_core.face import FacePipeline
 from mr_core.imageio import read_image
 
-from .engine import ModelCatalog, live_frame
+from .catalog import ModelCatalog
+from .engine import live_frame
 from .examples import grace_hopper_path
 
 

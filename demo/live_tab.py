@@ -31,10 +31,10 @@ from mr_core.errors import InvalidParameterError, MRError
 from mr_core.synthesis.editing import make_editor
 from mr_core.synthesis.live import LiveEditor
 
-from .engine import MAX_PIXELS, as_rgb, check_backend
+from .catalog import check_backend, session_catalog
+from .engine import MAX_PIXELS, as_rgb
 from .live_face import FaceControls, bind_face_controls, face_controls
 from .live_webrtc import RtcServer, RtcUnavailable, ice_servers_from_env, webrtc_unavailable_reason
-from .train_tab import session_catalog
 
 __all__ = ["LIVE_TIME_LIMIT", "LiveSession", "LiveSettings", "mount_live_tab"]
 

@@ -202,7 +202,7 @@ def test_a_live_session_applies_its_settings_and_the_face_editor_per_frame():
     preset and sliders (on top of the expression's model)."""
     from dataclasses import replace
 
-    from demo.engine import ModelCatalog
+    from demo.catalog import ModelCatalog
     from demo.live_tab import LiveSession, LiveSettings
     from mr_core.face import FacePipeline
 
