@@ -83,14 +83,14 @@ def _image(res) -> np.ndarray:
 
 
 def edit_face(
-    load, photo, preset=None, targets=None, reference=None, parts="all", intensity=1.0, *, detector=None
+    load, photo, preset=None, targets=None, reference=None, parts="all", intensity=1.0, *, pipeline=None
 ):
     """One whole request (the API's ``/edit_face``): (result photo, status sentence).
 
     ``load``: the demo's photo reader (checks size and type); ``targets``: ``"KEY=VALUE,..."``.
     """
     loaded = load(photo)
-    ref = reference_scores(load(reference), detector) if reference else None
+    ref = reference_scores(load(reference), pipeline) if reference else None
     editor = make_editor(
         None, preset=preset or None, targets=targets or None, reference=ref, parts=parts or "all"
     )
@@ -99,7 +99,7 @@ def edit_face(
             "say what to change: a preset, targets (KEY=VALUE,...) or a reference photo"
         )
     start = time.perf_counter()
-    res = edit_prepared(prepare_photo(loaded, detector, name=loaded.name), editor, intensity)
+    res = edit_prepared(prepare_photo(loaded, pipeline, name=loaded.name), editor, intensity)
     asked = ", ".join(
         f"{k}={v:g}" for k, v in sorted(editor.asked().items()) if not preset or k in (targets or "")
     )
@@ -175,7 +175,7 @@ def _layout():
     }  # fmt: skip
 
 
-def _handlers(load, detector, speak, sliders):
+def _handlers(load, pipeline, speak, sliders):
     """The tab's event functions: a photo arrives, a slider moves, a preset, a copied expression."""
 
     @speak
@@ -183,7 +183,7 @@ def _handlers(load, detector, speak, sliders):
         if photo is None:
             return None, None, "", *[gr.update() for _ in sliders]
         loaded = load(photo)
-        prep = prepare_photo(loaded, detector, name=loaded.name)
+        prep = prepare_photo(loaded, pipeline, name=loaded.name)
         n = len(prep.aligned)
         return (
             prep,
@@ -231,7 +231,7 @@ def _handlers(load, detector, speak, sliders):
         prep = _need(prep)
         if ref_photo is None:
             raise InvalidParameterError("upload the reference photo whose expression to copy first")
-        ref = reference_scores(load(ref_photo), detector)
+        ref = reference_scores(load(ref_photo), pipeline)
         start = time.perf_counter()
         res = edit_prepared(prep, make_editor(None, reference=ref, parts=which), a)
         now = prep.scores()
@@ -249,7 +249,7 @@ def _handlers(load, detector, speak, sliders):
     return on_photo, on_slider, on_preset, on_copy
 
 
-def mount_editor_tab(load, intensity, *, detector, speak, concurrency_limit: int = 2):
+def mount_editor_tab(load, intensity, *, pipeline, speak, concurrency_limit: int = 2):
     """The tab (inside a ``gr.Tabs``); ``load`` reads a photo as the Photo tab does, ``intensity`` is the
     app's shared intensity slider, ``speak`` turns library errors into one-sentence ``gr.Error``s."""
     c = _layout()
@@ -257,7 +257,7 @@ def mount_editor_tab(load, intensity, *, detector, speak, concurrency_limit: int
         c[k] for k in ("prepared", "photo", "buttons", "reference", "parts")
     )
     copy, result, status, sliders = c["copy"], c["result"], c["status"], c["sliders"]
-    on_photo, on_slider, on_preset, on_copy = _handlers(load, detector, speak, sliders)
+    on_photo, on_slider, on_preset, on_copy = _handlers(load, pipeline, speak, sliders)
     common = {"concurrency_limit": concurrency_limit, "concurrency_id": "photo"}
     arrived = photo.change(
         on_photo,
@@ -305,7 +305,7 @@ def mount_editor_tab(load, intensity, *, detector, speak, concurrency_limit: int
 
     @speak
     def api(photo, preset="", targets="", reference=None, which="all", a=1.0):
-        return edit_face(load, photo, preset, targets, reference, which, a, detector=detector)
+        return edit_face(load, photo, preset, targets, reference, which, a, pipeline=pipeline)
 
     c["api_run"].click(
         api,

@@ -19,7 +19,7 @@ import numpy as np
 
 from mr_core.core.backend import available_backends, describe_backend
 from mr_core.errors import FaceError, InvalidParameterError
-from mr_core.face import FaceDetector, default_detector
+from mr_core.face import FacePipeline
 from mr_core.face.expressions import already_showing_note
 from mr_core.imageio import LoadedImage, read_image
 from mr_core.synthesis import MAX_INTENSITY, synthesize
@@ -128,15 +128,14 @@ def synthesize_photo(
     intensity=1.0,
     backend: str = "numpy",
     *,
-    detector: FaceDetector | None = None,
+    pipeline: FacePipeline | None = None,
 ) -> PhotoResult:
     """Give every face in ``photo`` (path, bytes or array) the expression of model ``expression``."""
     entry = catalog.entry(expression)
     model = catalog.model(entry.name, backend)
     loaded = photo if isinstance(photo, LoadedImage) else load_photo(photo)
-    det = detector if detector is not None else default_detector()
     start = time.perf_counter()
-    res = synthesize(loaded, model, intensity=intensity, detector=det)
+    res = synthesize(loaded, model, intensity=intensity, pipeline=pipeline)
     seconds = time.perf_counter() - start
     image = res.image if res.alpha is None else np.dstack([res.image, res.alpha])
     faces = sorted(res.faces, key=lambda f: -(f.region[2] - f.region[0]) * (f.region[3] - f.region[1]))
@@ -170,7 +169,7 @@ def live_frame(
     intensity=1.0,
     backend: str = "numpy",
     *,
-    detector: FaceDetector | None = None,
+    pipeline: FacePipeline | None = None,
 ) -> np.ndarray | None:
     """One webcam frame through the model (largest face only); a frame without a face comes back as is."""
     if frame is None:
@@ -183,10 +182,9 @@ def live_frame(
     if expression not in catalog.entries:
         return rgb
     model = catalog.model(expression, backend)
-    det = detector if detector is not None else default_detector()
     try:
         return synthesize(
-            rgb, model, intensity=intensity, largest_only=True, detector=det, name="the frame"
+            rgb, model, intensity=intensity, largest_only=True, pipeline=pipeline, name="the frame"
         ).image
     except FaceError:
         return rgb

@@ -70,7 +70,7 @@ def _layout(examples: bool):
     return photo, run, result, picker, crops, status, faces
 
 
-def mount_photo_tab(catalog, expression, intensity, backend, *, detector, examples: bool = True):
+def mount_photo_tab(catalog, expression, intensity, backend, *, pipeline, examples: bool = True):
     """Add the tab (inside ``gr.Tabs``) on the page's shared controls.  Returns ``connect(user_models,
     model_file)``, to call once the session's own models (the Train tab's state) exist."""
     photo, run, result, picker, crops, status, faces = _layout(examples)
@@ -78,7 +78,7 @@ def mount_photo_tab(catalog, expression, intensity, backend, *, detector, exampl
     @speak_photo
     def synthesize(photo, expression, intensity, backend="numpy", model_file=None, user=None):
         cat, expression = session_catalog(catalog, user, expression, model_file)
-        res = synthesize_photo(cat, photo, expression, intensity, backend or "numpy", detector=detector)
+        res = synthesize_photo(cat, photo, expression, intensity, backend or "numpy", pipeline=pipeline)
         return res.image, res.crops, res.status, res.face_crops
 
     def offer_faces(pairs):

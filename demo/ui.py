@@ -19,7 +19,7 @@ from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from mr_core.errors import MRError
-from mr_core.face import default_detector
+from mr_core.face import FacePipeline
 from mr_core.synthesis import MAX_INTENSITY
 
 from .apicheck import ApiCheck
@@ -163,7 +163,7 @@ def build_demo(
     catalog = ModelCatalog(models_dir)
     temp_root = Path(get_upload_folder())
     sessions = sessions if sessions is not None else SessionStore(temp_root / "mr-sessions")
-    detector = default_detector()
+    pipeline = FacePipeline()  # the demo's one: every tab finds and measures faces with it
     no_models = NO_MODELS.format(folder=catalog.models_dir)
 
     with gr.Blocks(title=TITLE, analytics_enabled=None, delete_cache=(3600, 3600)) as demo:
@@ -175,15 +175,15 @@ def build_demo(
         expression, intensity, backend, about = _shared_controls(catalog)
         with gr.Tabs():
             connect_photo = mount_photo_tab(
-                catalog, expression, intensity, backend, detector=detector, examples=examples
+                catalog, expression, intensity, backend, pipeline=pipeline, examples=examples
             )
-            mount_editor_tab(load_photo, intensity, detector=detector, speak=speak_photo)
-            connect_live = mount_live_tab(catalog, expression, intensity, backend, detector=detector)
+            mount_editor_tab(load_photo, intensity, pipeline=pipeline, speak=speak_photo)
+            connect_live = mount_live_tab(catalog, expression, intensity, backend, pipeline=pipeline)
             connect_video = mount_video_tab(
                 catalog,
                 expression,
                 intensity,
-                detector=detector,
+                pipeline=pipeline,
                 speak=speak_clip,
                 results=temp_root / "mr-videos",
             )

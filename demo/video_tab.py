@@ -70,7 +70,7 @@ def edit_clip(
     expression,
     intensity,
     *,
-    detector,
+    pipeline,
     preset=None,
     targets=None,
     use_model: bool = True,
@@ -99,7 +99,7 @@ def edit_clip(
             dst,
             model,
             intensity,
-            detector=detector,
+            pipeline=pipeline,
             limits=VIDEO_LIMITS,
             progress=report,
             label=src.name or "the clip",  # the name it was uploaded with, not the server's path
@@ -205,7 +205,7 @@ def sliders_to_targets(*values) -> str:
 
 
 def mount_video_tab(
-    catalog, expression_menu, intensity_slider, *, detector, speak, results: Path | None = None
+    catalog, expression_menu, intensity_slider, *, pipeline, speak, results: Path | None = None
 ):
     """Add the Video tab (call inside ``gr.Tabs``) on the page's shared controls (``expression_menu``,
     ``intensity_slider``); ``speak`` turns library errors into one-sentence ``gr.Error``s.
@@ -221,7 +221,7 @@ def mount_video_tab(
     ):  # fmt: skip
         cat, name = session_catalog(catalog, user, expression)
         path, status = edit_clip(
-            cat, video, name, intensity, detector=detector, preset=preset, targets=targets,
+            cat, video, name, intensity, pipeline=pipeline, preset=preset, targets=targets,
             use_model=use_model is not False, progress=progress, results=results,
         )  # fmt: skip
         return path, status

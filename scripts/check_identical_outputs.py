@@ -100,7 +100,7 @@ def video_hashes() -> dict[str, str]:
 
     from mr_core.core.modelfile import resolve_model
     from mr_core.methods import load_model
-    from mr_core.synthesis import synthesize_video
+    from mr_core.synthesis import VideoOptions, synthesize_video
 
     sys.path.insert(0, str(REPO / "tests"))
     try:
@@ -113,7 +113,7 @@ def video_hashes() -> dict[str, str]:
         src = make_clip(Path(tmp) / "clip.mp4", n=12)
         for every in (1, 2):
             dst = Path(tmp) / f"out{every}.mp4"
-            res = synthesize_video(src, dst, smile, 1.0, detect_every=every)
+            res = synthesize_video(src, dst, smile, 1.0, options=VideoOptions(detect_every=every))
             with av.open(str(res.path)) as c:
                 frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
             out[f"clip smile every={every}"] = _digest(*frames) + f" frames={len(frames)}"

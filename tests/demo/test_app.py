@@ -27,7 +27,7 @@ from demo.engine import backend_choices, live_frame  # noqa: E402
 from demo.examples import example_photos, grace_hopper_path  # noqa: E402
 from demo.weightmaps import render_weight_maps  # noqa: E402
 from mr_core import MaskedRegression  # noqa: E402
-from mr_core.face import DEFAULT_TEMPLATE, FaceDetector, align_photo  # noqa: E402
+from mr_core.face import DEFAULT_TEMPLATE, FaceDetector, FacePipeline, align_photo  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
 
 # Gradio's own event bookkeeping (pandas) warns on every request; not this project's concern.
@@ -386,14 +386,14 @@ def test_demo_without_models_says_so(tmp_path):
 
 def test_live_frame(models_dir, portrait):
     catalog = ModelCatalog(models_dir)
-    with FaceDetector() as det:
+    with FacePipeline() as pipe:
         frame = read_image(portrait).rgb
-        out = live_frame(catalog, frame, "smile", 1.0, detector=det)
+        out = live_frame(catalog, frame, "smile", 1.0, pipeline=pipe)
         assert out.shape == frame.shape and np.any(out != frame)
         blank = np.full((480, 640, 3), 90, np.uint8)
-        assert np.array_equal(live_frame(catalog, blank, "smile", 1.0, detector=det), blank)
+        assert np.array_equal(live_frame(catalog, blank, "smile", 1.0, pipeline=pipe), blank)
         rgba = np.dstack([frame, np.full(frame.shape[:2], 255, np.uint8)])
-        assert live_frame(catalog, rgba, "smile", 1.0, detector=det).shape == frame.shape
+        assert live_frame(catalog, rgba, "smile", 1.0, pipeline=pipe).shape == frame.shape
         assert live_frame(catalog, None, "smile") is None
 
 

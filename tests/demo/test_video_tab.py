@@ -120,11 +120,11 @@ def test_a_phone_clip_keeps_its_frame_times_and_errors_name_only_the_upload(clie
 
 def test_edit_clip_reports_frames_without_a_face(tmp_path):
     from demo.catalog import ModelCatalog
-    from mr_core.face import FaceDetector
+    from mr_core.face import FacePipeline
 
     src = make_clip(tmp_path / "empty.mp4", n=8, face_frames=set(), audio=False)
-    with FaceDetector() as det:
-        path, status = edit_clip(ModelCatalog(MODELS_DIR), str(src), "smile", 1.0, detector=det)
+    with FacePipeline() as pipe:
+        path, status = edit_clip(ModelCatalog(MODELS_DIR), str(src), "smile", 1.0, pipeline=pipe)
     assert Path(path).is_file() and len(read_frames(Path(path))[0]) == 8
     assert (
         status == "8 frames, 0 with a face (0 faces followed), audio none, edited by 'smile' at intensity 1. "
