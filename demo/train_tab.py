@@ -16,8 +16,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from mr_core.data import Failure, Pair
-from mr_core.errors import DataError, InvalidParameterError
+from mr_core.data import Failure, Pair, pair_files
+from mr_core.errors import InvalidParameterError
 from mr_core.training import DEFAULT_METHOD, describe_failures, train_photos
 
 from .catalog import MAX_MODEL_BYTES, NAME, YOURS, ModelCatalog, check_model_file, model_entry
@@ -92,34 +92,6 @@ def _paths(files) -> list[Path]:
     return [Path(getattr(f, "name", f)) for f in files]
 
 
-def _first_of_each_name(files: list[Path], label: str, failures: list[Failure]) -> list[Path]:
-    """The files with a name (without extension) not taken by an earlier one; the others are listed
-    in ``failures`` (the same photo uploaded twice, or two photos called alike)."""
-    first: dict[str, Path] = {}
-    for p in files:
-        key = p.stem.casefold()
-        if key not in first:
-            first[key] = p
-        else:
-            same = _same_bytes(first[key], p)
-            failures.append(
-                Failure(
-                    p,
-                    f"the same photo as {first[key].name}, given twice in the '{label}' photos"
-                    if same
-                    else f"another '{label}' photo is also called {p.stem!r} ({first[key].name}); only that one is used",
-                )
-            )
-    return list(first.values())
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    try:
-        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
-    except OSError:
-        return False
-
-
 def pair_uploads(sources, targets) -> tuple[list[Pair], list[Failure]]:
     """Pairs of uploaded photos with the same file name (without extension), and the unpaired ones."""
     src, tgt = _paths(sources), _paths(targets)
@@ -133,24 +105,7 @@ def pair_uploads(sources, targets) -> tuple[list[Pair], list[Failure]]:
                 f"too many photos: {len(files)} {label} photos, but this server trains on at most "
                 f"{MAX_PAIRS} pairs; leave some out"
             )
-    unpaired = []
-    src = _first_of_each_name(src, "before", unpaired)
-    tgt = _first_of_each_name(tgt, "after", unpaired)
-    by_stem = {p.stem.casefold(): p for p in tgt}
-    pairs = []
-    for p in src:
-        t = by_stem.pop(p.stem.casefold(), None)
-        if t is None:
-            unpaired.append(Failure(p, "no 'after' photo of the same file name"))
-        else:
-            pairs.append(Pair(name=p.stem, source=p, target=t))
-    unpaired += [Failure(t, "no 'before' photo of the same file name") for t in by_stem.values()]
-    if not pairs:
-        raise DataError(
-            f"none of the {len(src)} 'before' photos has an 'after' photo of the same file name "
-            f"(e.g. {src[0].name} in both sets); name each pair's two photos alike"
-        )
-    return pairs, unpaired
+    return pair_files(src, tgt, labels=("before", "after"))
 
 
 def train_expression(sources, targets, name, user: UserModels, progress=None) -> tuple[Path, str]:
