@@ -46,6 +46,10 @@ DETECTOR_MODELS = {
 
 # --------------------------------------------------------------------------- detection
 _live_detectors: weakref.WeakSet = weakref.WeakSet()
+#: Every MediaPipe detector task not closed yet, held here so that none is ever closed by the garbage
+#: collector (a FaceDetector dropped without close(), e.g. a page's pipeline): MediaPipe's finaliser can
+#: deadlock, as for the landmarker (``_TASKS`` in :mod:`.landmarks`); such tasks are closed at exit.
+_TASKS: set = set()
 _atexit_registered = False
 _registry_lock = threading.Lock()
 
@@ -53,6 +57,11 @@ _registry_lock = threading.Lock()
 def _close_all_detectors() -> None:
     for det in list(_live_detectors):
         det.close()
+    with _registry_lock:
+        tasks = list(_TASKS)
+        _TASKS.clear()
+    for task in tasks:
+        task.close()
 
 
 def _load_asset(kind: str, assets_dir: Path) -> bytes:
@@ -137,6 +146,7 @@ class FaceDetector:
         self._tasks[kind] = task
         global _atexit_registered
         with _registry_lock:
+            _TASKS.add(task)
             _live_detectors.add(self)
             if not _atexit_registered:
                 # MediaPipe runs its native calls on a thread pool that Python stops before the
@@ -226,6 +236,8 @@ class FaceDetector:
             self._closed = True
             tasks, self._tasks = self._tasks, {}
             if tasks:
+                with _registry_lock:
+                    _TASKS.difference_update(tasks.values())
                 with native_stderr_silenced():
                     for task in tasks.values():
                         task.close()

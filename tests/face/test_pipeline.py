@@ -54,3 +54,22 @@ def test_synthesis_with_the_callers_pipeline_or_its_own_is_the_same(photo):
     own = synthesize(photo, smile, 1.0).image
     with FacePipeline() as pipe:
         assert np.array_equal(synthesize(photo, smile, 1.0, pipeline=pipe).image, own)
+
+
+def test_a_dropped_detector_is_never_closed_by_the_garbage_collector(photo):
+    """MediaPipe's finaliser can deadlock: a FaceDetector dropped without close() (a page's pipeline)
+    keeps its task until exit; close() releases it."""
+    import gc
+
+    from mr_core.face import detect
+
+    det = FaceDetector()
+    det.detect(photo)
+    task = next(iter(det._tasks.values()))
+    del det
+    gc.collect()
+    assert task in detect._TASKS
+    with FaceDetector() as det:
+        det.detect(photo)
+        held = set(det._tasks.values())
+    assert not held & detect._TASKS
