@@ -143,9 +143,11 @@ def test_the_train_example_pairs_train_an_expression(browser, url):  # noqa: F81
             timeout=30_000,
         )
         page.locator("#train").click()
-        page.locator("#train-status").get_by_text("Trained 'smile' on 6 pairs", exact=False).wait_for(
-            timeout=120_000
+        status = page.locator("#train-status")
+        page.wait_for_function(
+            "() => /Trained|Error/.test(document.querySelector('#train-status').innerText)", timeout=240_000
         )
+        assert "Trained 'smile' on 6 pairs" in status.inner_text(), status.inner_text()
     finally:
         page.close()
 
