@@ -36,15 +36,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from videoclips import make_clip, read_frames  # noqa: E402
+sys.path.insert(0, str(ROOT))  # mr_core, demo and testclips from the source tree
 
 from mr_core.core.modelfile import resolve_model  # noqa: E402
 from mr_core.face import FaceDetector, FacePipeline  # noqa: E402
 from mr_core.methods import load_model  # noqa: E402
 from mr_core.synthesis import VideoOptions, synthesize_video  # noqa: E402
+from testclips import make_clip, read_frames  # noqa: E402
 
 
 def load() -> float:

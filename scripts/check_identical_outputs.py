@@ -101,12 +101,7 @@ def video_hashes() -> dict[str, str]:
     from mr_core.core.modelfile import resolve_model
     from mr_core.methods import load_model
     from mr_core.synthesis import VideoOptions, synthesize_video
-
-    sys.path.insert(0, str(REPO / "tests"))
-    try:
-        from videoclips import make_clip
-    finally:
-        sys.path.remove(str(REPO / "tests"))
+    from testclips import make_clip
     smile = load_model(resolve_model(expression="smile"))
     out = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,7 +27,7 @@ BITS, CELL = 10, 16  # each sent frame carries its number: BITS black or white s
 
 
 def camera_frames(n: int = 30) -> list[np.ndarray]:
-    from videoclips import clip_frames
+    from testclips import clip_frames
 
     return list(clip_frames(n, (W, H)))
 

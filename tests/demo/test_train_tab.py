@@ -185,7 +185,7 @@ def test_bad_model_files_get_one_sentence(client, held_out, tmp_path):
 
 
 def test_a_trained_expression_works_in_the_video_tab_of_the_same_session(url, london, tmp_path):
-    from tests.videoclips import make_clip, read_frames
+    from testclips import make_clip, read_frames
 
     user, other = Client(url, verbose=False), Client(url, verbose=False)
     src, tgt = london_pairs(london, 30, 8)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from videoclips import frame_times, make_clip, make_vfr_clip, read_frames
+
+from testclips import frame_times, make_clip, make_vfr_clip, read_frames
 
 gr = pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")

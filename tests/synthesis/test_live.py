@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from videoclips import clip_frames
 
 from mr_core.core.modelfile import resolve_model
 from mr_core.errors import InvalidParameterError
@@ -13,6 +12,7 @@ from mr_core.face.landmarks import Landmarker
 from mr_core.methods import load_model
 from mr_core.synthesis import synthesize
 from mr_core.synthesis.live import LiveEditor
+from testclips import clip_frames
 
 FPS = 30.0
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from videoclips import frame_times, make_clip, make_vfr_clip, raw_h264, read_frames
 
 from mr_core.core.modelfile import resolve_model
 from mr_core.errors import InvalidParameterError, VideoError
@@ -18,6 +17,7 @@ from mr_core.face import (
 )
 from mr_core.methods import load_model
 from mr_core.synthesis import VideoLimits, VideoOptions, probe_video, synthesize_video
+from testclips import frame_times, make_clip, make_vfr_clip, raw_h264, read_frames
 
 
 @pytest.fixture(scope="module")
