@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mr_core.face import FaceDetector  # noqa: E402
+from mr_core.face import FacePipeline  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
 from mr_core.synthesis import make_editor, synthesize  # noqa: E402
 from mr_core.synthesis.editing import edit_prepared, prepare_photo  # noqa: E402
@@ -55,16 +55,16 @@ def main(argv=None) -> int:
     print(
         f"photo {args.photo.name} {image.rgb.shape[1]}x{image.rgb.shape[0]}; load average {os.getloadavg()[0]:.1f}"
     )
-    with FaceDetector() as detector:
+    with FacePipeline() as pipeline:
         for label, kwargs in (
             ("preset surprised", {"preset": "surprised"}),
             ("--set jawOpen=0.5", {"targets": "jawOpen=0.5"}),
         ):
             for refine in (1, 0):
                 editor = make_editor(None, refine=refine, **kwargs)
-                ms = median_ms(lambda ed=editor: synthesize(image, ed, 1.0, detector=detector), args.repeat)
+                ms = median_ms(lambda ed=editor: synthesize(image, ed, 1.0, pipeline=pipeline), args.repeat)
                 print(f"end to end, {label}, refine={refine}: {ms:.1f} ms")
-        prep = prepare_photo(image, detector)
+        prep = prepare_photo(image, pipeline)
         for refine in (1, 0):
             editor = make_editor(None, targets="eyeBlink=0.6", refine=refine)
             ms = median_ms(lambda ed=editor: edit_prepared(prep, ed, 1.0), args.repeat)

@@ -27,8 +27,15 @@ sys.path.insert(0, str(ROOT))
 
 from mr_core import MaskedRegression, load_model  # noqa: E402
 from mr_core.core.modelfile import MODELS_DIR  # noqa: E402
-from mr_core.face import DEFAULT_TEMPLATE, FaceDetector, align_face, align_photo, move_pixels, paste_back  # noqa: E402
-from mr_core.face.landmarks import shared_landmarker  # noqa: E402
+from mr_core.face import (  # noqa: E402
+    DEFAULT_TEMPLATE,
+    FaceDetector,
+    FacePipeline,
+    align_face,
+    align_photo,
+    move_pixels,
+    paste_back,
+)
 from mr_core.imageio import read_image  # noqa: E402
 from mr_core.methods import edit_crops, method_of  # noqa: E402
 from mr_core.synthesis import synthesize  # noqa: E402
@@ -43,7 +50,7 @@ def small_model(detector: FaceDetector, pairs: int = 20) -> MaskedRegression:
     return MaskedRegression(template=DEFAULT_TEMPLATE).fit(X / 255.0, Y / 255.0)
 
 
-def bench(rgb: np.ndarray, model, detector: FaceDetector, repeat: int) -> dict[str, float]:
+def bench(rgb: np.ndarray, model, pipeline: FacePipeline, repeat: int) -> dict[str, float]:
     times: dict[str, list[float]] = {
         "detect": [], "align": [], "landmarks": [], "edit": [], "paste": [], "total": [], "synthesize()": []
     }  # fmt: skip
@@ -51,11 +58,11 @@ def bench(rgb: np.ndarray, model, detector: FaceDetector, repeat: int) -> dict[s
     size = tuple(model.image_size_)
     for _ in range(repeat):
         t0 = time.perf_counter()
-        face = detector.detect(rgb)[0]
+        face = pipeline.detector.detect(rgb)[0]
         t1 = time.perf_counter()
         aligned = align_face(rgb, face, size=size)
         t2 = time.perf_counter()
-        marks = [shared_landmarker().analyze(aligned.crop).landmarks] if needs_marks else None
+        marks = [pipeline.landmarker().analyze(aligned.crop).landmarks] if needs_marks else None
         t2b = time.perf_counter()
         edit = edit_crops(model, aligned.crop[None], 1.0, landmarks=marks)
         t3 = time.perf_counter()
@@ -66,7 +73,7 @@ def bench(rgb: np.ndarray, model, detector: FaceDetector, repeat: int) -> dict[s
         texture = np.rint(np.clip(aligned.crop / 255.0 + edit.change[0], 0, 1) * 255).astype(np.uint8)
         paste_back(out, texture, aligned, inplace=True)
         t4 = time.perf_counter()
-        synthesize(rgb, model, 1.0, detector=detector)
+        synthesize(rgb, model, 1.0, pipeline=pipeline)
         t5 = time.perf_counter()
         steps = (t1 - t0, t2 - t1, t2b - t2, t3 - t2b, t4 - t3, t4 - t0, t5 - t4)
         for key, dt in zip(times, steps, strict=True):
@@ -87,7 +94,7 @@ def main() -> int:
     if not (DATA / "london").is_dir():
         print(f"{DATA} not found: the benchmark needs the London set", file=sys.stderr)
         return 2
-    with FaceDetector() as detector:
+    with FaceDetector() as detector, FacePipeline(detector) as pipeline:
         model = (
             small_model(detector) if args.model == "small" else load_model(args.model, backend=args.backend)
         )
@@ -95,7 +102,7 @@ def main() -> int:
         big = np.full((3000, 4000, 3), 110, np.uint8)
         big[:, 500:3500] = cv2.resize(photo, (3000, 3000), interpolation=cv2.INTER_CUBIC)
         for rgb in (photo, big):  # warm up
-            bench(rgb, model, detector, 2)
+            bench(rgb, model, pipeline, 2)
         method = method_of(model).name
         print(
             f"model {method} {model.image_size_[0]}x{model.image_size_[1]}x{model.channels_}, backend {args.backend}, "
@@ -107,7 +114,7 @@ def main() -> int:
         )
         print(header)
         for label, rgb in (("512x512", photo), ("4000x3000", big)):
-            med = bench(rgb, model, detector, args.repeat)
+            med = bench(rgb, model, pipeline, args.repeat)
             print(f"{label:>10} " + " ".join(f"{v:13.2f}" for v in med.values()))
     return 0
 

@@ -27,8 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # mr_core, demo and testclips from the source tree
 
 from gradio_client import Client, handle_file  # noqa: E402
 
@@ -116,7 +115,7 @@ def main() -> None:
                     handle_file(photo), "smile", 1.0, "numpy", handle_file(model_file), api_name="/synthesize"
                 )
             report(f"after {args.photos} photos with a model file")
-            from videoclips import make_clip
+            from testclips import make_clip
 
             clip = make_clip(Path(tmp) / "clip.mp4", n=50, audio=False)
             for _ in range(args.videos):

@@ -36,15 +36,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from videoclips import make_clip, read_frames  # noqa: E402
+sys.path.insert(0, str(ROOT))  # mr_core, demo and testclips from the source tree
 
 from mr_core.core.modelfile import resolve_model  # noqa: E402
-from mr_core.face import FaceDetector  # noqa: E402
+from mr_core.face import FaceDetector, FacePipeline  # noqa: E402
 from mr_core.methods import load_model  # noqa: E402
-from mr_core.synthesis import synthesize_video  # noqa: E402
+from mr_core.synthesis import VideoOptions, synthesize_video  # noqa: E402
+from testclips import make_clip, read_frames  # noqa: E402
 
 
 def load() -> float:
@@ -78,14 +76,14 @@ def speed(model, folder: Path, size, frames: int, repeat: int, detect_every: int
     clip = make_clip(folder / f"clip{size[0]}.mp4", n=frames, size=size, fps=30)
     one = make_clip(folder / f"one{size[0]}.mp4", n=1, size=size, fps=30)
     runs, cmd, start = [], [], []
-    with FaceDetector() as det:
+    with FacePipeline() as pipe:
         for i in range(repeat):
             # interleaved, so that a change of load hits all three alike
             cmd.append((command(clip, folder / f"cli{size[0]}-{i}"), load()))
             start.append((command(one, folder / f"one{size[0]}-{i}"), load()))
             t = time.perf_counter()
             res = synthesize_video(
-                clip, folder / f"out{size[0]}-{i}.mp4", model, 1.0, detector=det, detect_every=detect_every
+                clip, folder / f"out{size[0]}-{i}.mp4", model, 1.0, pipeline=pipe, options=VideoOptions(detect_every=detect_every)
             )
             runs.append((time.perf_counter() - t, load(), res))
     cmd_s = statistics.median(c[0] for c in cmd)

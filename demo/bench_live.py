@@ -20,10 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mr_core.face import FaceDetector
+from mr_core.face import FacePipeline
 from mr_core.imageio import read_image
 
-from .engine import ModelCatalog, live_frame
+from .catalog import ModelCatalog
+from .engine import live_frame
 from .examples import grace_hopper_path
 
 
@@ -39,13 +40,13 @@ def webcam_like_frame() -> np.ndarray:
 def measure(catalog: ModelCatalog, expression: str, frames: int = 200, backend: str = "numpy") -> dict:
     """Seconds per frame (mean and median) of :func:`demo.engine.live_frame`."""
     frame = webcam_like_frame()
-    with FaceDetector() as det:
-        out = live_frame(catalog, frame, expression, 1.0, backend, detector=det)  # warm-up, loads the model
+    with FacePipeline() as pipe:
+        out = live_frame(catalog, frame, expression, 1.0, backend, pipeline=pipe)  # warm-up, loads the model
         changed = bool(np.any(out != frame))
         times = []
         for _ in range(frames):
             t = time.perf_counter()
-            live_frame(catalog, frame, expression, 1.0, backend, detector=det)
+            live_frame(catalog, frame, expression, 1.0, backend, pipeline=pipe)
             times.append(time.perf_counter() - t)
     times = np.asarray(times)
     return {
@@ -65,8 +66,8 @@ def measure_session(
 
     base = webcam_like_frame()
     clip = [np.roll(base, 2 * (i if i < 30 else 60 - i), axis=1) for i in range(60)]
-    with FaceDetector() as det:
-        sess = LiveSession(det)
+    with FacePipeline() as pipe:
+        sess = LiveSession(pipe)
         sess.settings = LiveSettings(catalog=catalog, expression=expression, preset=preset)
         for i in range(10):  # warm-up: the model loaded, the face found
             sess.process(clip[i % 60], i / 30)

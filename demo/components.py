@@ -41,6 +41,7 @@ from pydantic import ConfigDict
 from mr_core.atomic import atomic_write_bytes
 from mr_core.errors import InvalidParameterError
 
+from .examples import example_photos, example_url
 from .limits import check_file, check_inline
 
 __all__ = [
@@ -54,8 +55,9 @@ __all__ = [
     "with_example",
 ]
 
-#: The example photo of the API page (the public-domain portrait of Grace Hopper that matplotlib
-#: ships) instead of Gradio's placeholder, which has no face.  Only shown there, never fetched here.
+#: The example photo of the API page where this server cannot offer its own (the public-domain
+#: portrait of Grace Hopper that matplotlib ships) instead of Gradio's placeholder, which has no face.
+#: Only shown there, never fetched here.
 EXAMPLE_PHOTO_URL = "https://raw.githubusercontent.com/matplotlib/matplotlib/main/lib/matplotlib/mpl-data/sample_data/grace_hopper.jpg"
 
 #: Results up to this many pixels are PNG, larger ones JPEG.
@@ -148,8 +150,10 @@ def photo_input(**kwargs) -> gr.Image:
     component = gr.Image(type="filepath", image_mode=None, **kwargs)
     component.preprocess = _pass_file
     require_files(component, "photo")
-    component.example_payload = lambda: handle_file(EXAMPLE_PHOTO_URL)
-    component.example_value = lambda: EXAMPLE_PHOTO_URL
+    photos = example_photos()
+    url = example_url(photos[0]) if photos else EXAMPLE_PHOTO_URL  # served by this server
+    component.example_payload = lambda: handle_file(url)
+    component.example_value = lambda: url
     return component
 
 
@@ -221,7 +225,9 @@ def _is_file(value) -> bool:
 def with_example(component: gr.components.Component, value) -> gr.components.Component:
     """Show ``value`` as ``component``'s input in the API page's example call (instead of Gradio's
     placeholders, a PDF or "Hello!!"); for file inputs, ``value`` is a URL (or a list of them)."""
-    if isinstance(component, gr.File):
+    if value is None:
+        component.example_payload = component.example_value = lambda: None
+    elif isinstance(component, (gr.File, gr.Video)):
         urls = value if isinstance(value, list) else [value]
         payload = [handle_file(u) for u in urls]
         component.example_payload = lambda: payload if isinstance(value, list) else payload[0]

@@ -25,7 +25,8 @@ from mr_core.synthesis.editing import (
     reference_scores,
 )
 
-from .components import checked_radio, checked_slider, photo_input, photo_output
+from .components import checked_radio, checked_slider, photo_input, photo_output, with_example
+from .messages import keep_error
 
 __all__ = ["SLIDERS", "edit_face", "mount_editor_tab"]
 
@@ -82,14 +83,14 @@ def _image(res) -> np.ndarray:
 
 
 def edit_face(
-    load, photo, preset=None, targets=None, reference=None, parts="all", intensity=1.0, *, detector=None
+    load, photo, preset=None, targets=None, reference=None, parts="all", intensity=1.0, *, pipeline=None
 ):
     """One whole request (the API's ``/edit_face``): (result photo, status sentence).
 
     ``load``: the demo's photo reader (checks size and type); ``targets``: ``"KEY=VALUE,..."``.
     """
     loaded = load(photo)
-    ref = reference_scores(load(reference), detector) if reference else None
+    ref = reference_scores(load(reference), pipeline) if reference else None
     editor = make_editor(
         None, preset=preset or None, targets=targets or None, reference=ref, parts=parts or "all"
     )
@@ -98,7 +99,7 @@ def edit_face(
             "say what to change: a preset, targets (KEY=VALUE,...) or a reference photo"
         )
     start = time.perf_counter()
-    res = edit_prepared(prepare_photo(loaded, detector, name=loaded.name), editor, intensity)
+    res = edit_prepared(prepare_photo(loaded, pipeline, name=loaded.name), editor, intensity)
     asked = ", ".join(
         f"{k}={v:g}" for k, v in sorted(editor.asked().items()) if not preset or k in (targets or "")
     )
@@ -106,9 +107,8 @@ def edit_face(
     return _image(res), _status(res, what, time.perf_counter() - start, editor)
 
 
-def mount_editor_tab(load, intensity, *, detector, speak, concurrency_limit: int = 2):
-    """The tab (inside a ``gr.Tabs``); ``load`` reads a photo as the Photo tab does, ``intensity`` is the
-    app's shared intensity slider, ``speak`` turns library errors into one-sentence ``gr.Error``s."""
+def _layout():
+    """The tab's components (inside its ``gr.Tab``)."""
     with gr.Tab("Face editor", id="editor-tab"):
         gr.Markdown(
             "Move a slider, pick a preset or copy the expression of another photo. The sliders start at "
@@ -148,7 +148,7 @@ def mount_editor_tab(load, intensity, *, detector, speak, concurrency_limit: int
                     height=360,
                     buttons=["download"],
                 )
-                status = gr.Markdown(elem_id="editor-status")
+                status = gr.Markdown(label="Status", elem_id="editor-status")
         sliders = []
         with gr.Row(elem_id="editor-sliders"):
             for region in dict.fromkeys(r for r, _, _ in SLIDERS):
@@ -163,17 +163,27 @@ def mount_editor_tab(load, intensity, *, detector, speak, concurrency_limit: int
                             )
 
         # for the API's one-call /edit_face: what the page sets with buttons and sliders
-        api_preset = gr.Textbox(visible=False, label="preset")
-        api_targets = gr.Textbox(visible=False, label="targets")
+        api_preset = with_example(gr.Textbox(visible=False, label="preset"), "surprised")
+        api_targets = with_example(gr.Textbox(visible=False, label="targets"), "")
         api_result = photo_output(visible=False, label="result")
         api_run = gr.Button(visible=False)
+
+    return {
+        "prepared": prepared, "photo": photo, "buttons": buttons, "reference": reference, "parts": parts,
+        "copy": copy, "result": result, "status": status, "sliders": sliders, "api_preset": api_preset,
+        "api_targets": api_targets, "api_result": api_result, "api_run": api_run,
+    }  # fmt: skip
+
+
+def _handlers(load, pipeline, speak, sliders):
+    """The tab's event functions: a photo arrives, a slider moves, a preset, a copied expression."""
 
     @speak
     def on_photo(photo):
         if photo is None:
             return None, None, "", *[gr.update() for _ in sliders]
         loaded = load(photo)
-        prep = prepare_photo(loaded, detector, name=loaded.name)
+        prep = prepare_photo(loaded, pipeline, name=loaded.name)
         n = len(prep.aligned)
         return (
             prep,
@@ -221,7 +231,7 @@ def mount_editor_tab(load, intensity, *, detector, speak, concurrency_limit: int
         prep = _need(prep)
         if ref_photo is None:
             raise InvalidParameterError("upload the reference photo whose expression to copy first")
-        ref = reference_scores(load(ref_photo), detector)
+        ref = reference_scores(load(ref_photo), pipeline)
         start = time.perf_counter()
         res = edit_prepared(prep, make_editor(None, reference=ref, parts=which), a)
         now = prep.scores()
@@ -236,52 +246,71 @@ def mount_editor_tab(load, intensity, *, detector, speak, concurrency_limit: int
             *values,
         )
 
+    return on_photo, on_slider, on_preset, on_copy
+
+
+def mount_editor_tab(load, intensity, *, pipeline, speak, concurrency_limit: int = 2):
+    """The tab (inside a ``gr.Tabs``); ``load`` reads a photo as the Photo tab does, ``intensity`` is the
+    app's shared intensity slider, ``speak`` turns library errors into one-sentence ``gr.Error``s."""
+    c = _layout()
+    prepared, photo, buttons, reference, parts = (
+        c[k] for k in ("prepared", "photo", "buttons", "reference", "parts")
+    )
+    copy, result, status, sliders = c["copy"], c["result"], c["status"], c["sliders"]
+    on_photo, on_slider, on_preset, on_copy = _handlers(load, pipeline, speak, sliders)
     common = {"concurrency_limit": concurrency_limit, "concurrency_id": "photo"}
-    photo.change(
+    arrived = photo.change(
         on_photo,
         inputs=[photo],
         outputs=[prepared, result, status, *sliders],
+        api_name="editor_photo",
         api_visibility="private",
         **common,
     )
-    for s in sliders:
+    keep_error(arrived, status, "editor_photo")
+    for (_, _, key), s in zip(SLIDERS, sliders, strict=True):
         # as the slider moves: each move edits the prepared faces again; moves that come while one is
         # being edited collapse into the last one (no queue of stale edits)
         s.input(
             on_slider,
             inputs=[prepared, intensity, *sliders],
             outputs=[result, status],
+            api_name=f"editor_slider_{key}",
             api_visibility="private",
             show_progress="hidden",
             trigger_mode="always_last",
             **common,
         )
     for name, button in zip(PRESETS, buttons, strict=True):
-        button.click(
+        pressed = button.click(
             on_preset(name),
             inputs=[prepared, intensity],
             outputs=[result, status, *sliders],
+            api_name=f"editor_preset_{name}",
             api_visibility="private",
             **common,
         )
-    copy.click(
+        keep_error(pressed, status, f"editor_preset_{name}")
+    copied = copy.click(
         on_copy,
         inputs=[prepared, reference, parts, intensity],
         outputs=[result, status, *sliders],
+        api_name="editor_copy",
         api_visibility="private",
         **common,
     )
+    keep_error(copied, status, "editor_copy")
 
     # the API: the whole request in one call
 
     @speak
     def api(photo, preset="", targets="", reference=None, which="all", a=1.0):
-        return edit_face(load, photo, preset, targets, reference, which, a, detector=detector)
+        return edit_face(load, photo, preset, targets, reference, which, a, pipeline=pipeline)
 
-    api_run.click(
+    c["api_run"].click(
         api,
-        inputs=[photo, api_preset, api_targets, reference, parts, intensity],
-        outputs=[api_result, status],
+        inputs=[photo, c["api_preset"], c["api_targets"], reference, parts, intensity],
+        outputs=[c["api_result"], status],
         api_name="edit_face",
         api_description="Edit the faces of a photo with the face editor: (photo, preset name or '', targets "
         "'KEY=VALUE,...' or '', reference photo or None, parts all|mouth|eyes, intensity 0-1.5) -> (result "

@@ -31,10 +31,10 @@ from mr_core.errors import InvalidParameterError, MRError
 from mr_core.synthesis.editing import make_editor
 from mr_core.synthesis.live import LiveEditor
 
-from .engine import MAX_PIXELS, as_rgb, check_backend
+from .catalog import check_backend, session_catalog
+from .engine import MAX_PIXELS, as_rgb
 from .live_face import FaceControls, bind_face_controls, face_controls
 from .live_webrtc import RtcServer, RtcUnavailable, ice_servers_from_env, webrtc_unavailable_reason
-from .train_tab import session_catalog
 
 __all__ = ["LIVE_TIME_LIMIT", "LiveSession", "LiveSettings", "mount_live_tab"]
 
@@ -102,9 +102,9 @@ class LiveSettings:
 class LiveSession:
     """One browser session's live mode: settings, the editor that follows its face, its connection."""
 
-    def __init__(self, detector=None) -> None:
+    def __init__(self, pipeline=None) -> None:
         self.settings = LiveSettings()
-        self.editor = LiveEditor(detector)
+        self.editor = LiveEditor(pipeline)
         self._face_editor: tuple[tuple, object] | None = None  # (what it was made for, the editor)
         self.peer = None
         self.transport = "off"  # "webrtc", "http" or "off"
@@ -249,13 +249,13 @@ def _layout(reason: str | None) -> _Layout:
 
 
 class _Handlers:
-    """The Live tab's event handlers, for the page's ``catalog`` and the server's ``detector`` and ``rtc``."""
+    """The Live tab's event handlers, for the page's ``catalog`` and the server's ``pipeline`` and ``rtc``."""
 
-    def __init__(self, catalog, detector, rtc: RtcServer, reason: str | None) -> None:
-        self.catalog, self.detector, self.rtc, self.reason = catalog, detector, rtc, reason
+    def __init__(self, catalog, pipeline, rtc: RtcServer, reason: str | None) -> None:
+        self.catalog, self.pipeline, self.rtc, self.reason = catalog, pipeline, rtc, reason
 
     def ensure(self, sess) -> LiveSession:
-        return sess if isinstance(sess, LiveSession) else LiveSession(self.detector)
+        return sess if isinstance(sess, LiveSession) else LiveSession(self.pipeline)
 
     @staticmethod
     def use_http(why: str):
@@ -367,7 +367,7 @@ def _bind_webrtc(ui: _Layout, h: _Handlers, controls: list) -> None:
     ).then(h.stop, inputs=[ui.session], outputs=[ui.mode], api_name="live_stop", **_PRIVATE)
 
 
-def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: RtcServer | None = None):
+def mount_live_tab(catalog, expression, intensity, backend, *, pipeline, rtc: RtcServer | None = None):
     """Add the Live tab (call inside ``gr.Tabs``) on the page's shared controls; returns
     ``connect(user_models)``, which binds its events once the session's own models (the Train tab's
     state) exist."""
@@ -378,7 +378,7 @@ def mount_live_tab(catalog, expression, intensity, backend, *, detector, rtc: Rt
         else RtcServer(ice_servers_from_env(), max_peers=LIVE_CONCURRENCY, time_limit=LIVE_TIME_LIMIT)
     )
     ui = _layout(reason)
-    h = _Handlers(catalog, detector, rtc, reason)
+    h = _Handlers(catalog, pipeline, rtc, reason)
 
     def connect(user_models) -> None:
         controls = [expression, intensity, backend, user_models, ui.session]

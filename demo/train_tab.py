@@ -3,8 +3,8 @@
 A user's models live in a :class:`~demo.sessions.UserModels` held by a ``gr.State``, within the
 bounds of the server's :class:`~demo.sessions.SessionStore` (models per session and in all, a time
 to live; their files are removed with them).  Nothing is written to the server's
-``models/`` folder and no other session ever sees them.  :func:`session_catalog` merges the shipped
-models with the user's (or with a model file sent to ``/synthesize``) for the photo and live tabs.
+``models/`` folder and no other session ever sees them; :func:`demo.catalog.session_catalog` merges
+them with the shipped models for every tab.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from mr_core.data import Failure, Pair
-from mr_core.errors import DataError, InvalidParameterError, ModelFileError
-from mr_core.methods import load_model, read_metadata
-from mr_core.synthesis import check_model_template
+from mr_core.data import Failure, Pair, pair_files
+from mr_core.errors import InvalidParameterError
 from mr_core.training import DEFAULT_METHOD, describe_failures, train_photos
 
+from .catalog import MAX_MODEL_BYTES, NAME, YOURS, ModelCatalog, check_model_file, model_entry
 from .components import EXAMPLE_PHOTO_URL, require_files, with_example
-from .engine import MAX_PIXELS, ModelCatalog, ModelEntry, check_backend, shown_name
+from .engine import MAX_PIXELS
+from .examples import example_pairs, example_url
+from .messages import keep_error
 from .sessions import SessionStore, UserModels
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
     "TRAIN_METHOD",
     "UserModels",
     "mount_train_tab",
-    "session_catalog",
     "train_expression",
 ]
 
@@ -42,12 +42,8 @@ log = logging.getLogger("demo")
 TRAIN_METHOD = DEFAULT_METHOD
 #: Most pairs one training may use (a free Space has 2 vCPUs).
 MAX_PAIRS = 60
-#: Largest model file accepted (the server refuses larger uploads anyway).
-MAX_MODEL_BYTES = 15_000_000
 #: Trainings run at once; the others wait in the queue.
 TRAIN_CONCURRENCY = 2
-#: What a user's model is called in the menus: "<name> (yours)".
-YOURS = " (yours)"
 
 
 def limits_text(store: SessionStore) -> str:
@@ -77,101 +73,11 @@ lighting, so keep the intensity moderate on other faces.
 """
 
 
-def model_entry(name: str, path: Path) -> ModelEntry:
-    """The entry of a user's model file; its texts are checked, since the page shows them: the
-    expressions must be names (as the Train tab's), the training set's description plain text."""
-    meta = read_metadata(path)
-    for key in ("source", "target"):
-        if not _NAME.match(meta.get(key, "")):
-            raise ModelFileError(
-                f"{path.name}: metadata {key} {shown_name(meta.get(key))} is not an expression name (up to 40 "
-                "letters, digits, spaces, '-', '_', '.' or '+')"
-            )
-    meta["training_set"] = _plain(meta.get("training_set", ""))
-    return ModelEntry.from_metadata(name, path, meta)
-
-
-def _plain(text: str, limit: int = 120) -> str:
-    """``text`` with only letters, digits, spaces and plain punctuation (no markup), cut to ``limit``."""
-    kept = re.sub(r"[^\w .,;:()/+%-]+", " ", text).strip()
-    return kept if len(kept) <= limit else kept[: limit - 1] + "…"
-
-
-class SessionCatalog:
-    """The shipped models plus one session's (same interface as :class:`~demo.engine.ModelCatalog`)."""
-
-    def __init__(self, shipped: ModelCatalog, user: UserModels | None, extra: dict | None = None) -> None:
-        self.shipped = shipped
-        self.user = user
-        self.extra = extra or {}  # name -> (entry, loaded model): a model file sent with the request
-        self.entries = dict(shipped.entries)
-        if user is not None:
-            self.entries.update(user.entries)
-        self.entries.update({name: entry for name, (entry, _) in self.extra.items()})
-        self.models_dir = shipped.models_dir
-
-    def entry(self, name) -> ModelEntry:
-        if isinstance(name, str) and name in self.entries:
-            return self.entries[name]
-        gone = self.user.gone(name) if self.user is not None else None
-        if gone:
-            raise ModelFileError(gone)
-        raise ModelFileError(f"unknown expression {shown_name(name)}; available: {', '.join(self.entries)}")
-
-    def model(self, name, backend: str = "numpy"):
-        if name in self.extra:
-            check_backend(backend)
-            entry, model = self.extra[name]
-            return model if backend == "numpy" else load_model(entry.path, backend=backend)
-        if self.user is not None and name in self.user.entries:
-            check_backend(backend)
-            return self.user.model(name, backend)
-        return self.shipped.model(name, backend)
-
-
-def check_model_file(path: Path, label: str):
-    """Load a user's model file as the CLI does (safetensors only, metadata checked); one sentence otherwise."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise ModelFileError(f"{label}: the model file could not be read; please upload it again") from None
-    if size > MAX_MODEL_BYTES:
-        raise ModelFileError(
-            f"{label}: the model file is {size / 1e6:.1f} MB, more than this server's "
-            f"{MAX_MODEL_BYTES // 1_000_000} MB limit"
-        )
-    try:
-        model = load_model(path)
-        check_model_template(model)
-    except ModelFileError as exc:
-        reason = str(exc).replace(str(path), "").lstrip(": ").strip() or "unreadable"
-        raise ModelFileError(
-            f"{label}: not a usable expression model ({reason}); give a .safetensors file written by "
-            "`mr_core train` or by this page"
-        ) from None
-    return model
-
-
-def session_catalog(shipped: ModelCatalog, user: UserModels | None, expression, model_file=None):
-    """``(catalog, expression)`` for one request: a model file, when given, replaces the expression."""
-    if model_file:
-        path = Path(model_file)
-        model = check_model_file(path, path.name)
-        name = f"{path.stem}{YOURS}"
-        return SessionCatalog(shipped, user, {name: (model_entry(name, path), model)}), name
-    if user is None or (not user.entries and not user.removed):
-        return shipped, expression
-    return SessionCatalog(shipped, user), expression
-
-
-_NAME = re.compile(r"^[\w][\w .+-]{0,39}$")
-
-
 def _check_name(name) -> str:
     name = (name or "").strip()
     if not name:
         raise InvalidParameterError("give the new expression a name, e.g. surprised")
-    if not _NAME.match(name):
+    if not NAME.match(name):
         raise InvalidParameterError(
             f"the name {name[:40]!r} is not usable: use up to 40 letters, digits, spaces, '-', '_' or '.'"
         )
@@ -184,34 +90,6 @@ def _paths(files) -> list[Path]:
     if isinstance(files, (str, Path)):
         files = [files]
     return [Path(getattr(f, "name", f)) for f in files]
-
-
-def _first_of_each_name(files: list[Path], label: str, failures: list[Failure]) -> list[Path]:
-    """The files with a name (without extension) not taken by an earlier one; the others are listed
-    in ``failures`` (the same photo uploaded twice, or two photos called alike)."""
-    first: dict[str, Path] = {}
-    for p in files:
-        key = p.stem.casefold()
-        if key not in first:
-            first[key] = p
-        else:
-            same = _same_bytes(first[key], p)
-            failures.append(
-                Failure(
-                    p,
-                    f"the same photo as {first[key].name}, given twice in the '{label}' photos"
-                    if same
-                    else f"another '{label}' photo is also called {p.stem!r} ({first[key].name}); only that one is used",
-                )
-            )
-    return list(first.values())
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    try:
-        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
-    except OSError:
-        return False
 
 
 def pair_uploads(sources, targets) -> tuple[list[Pair], list[Failure]]:
@@ -227,24 +105,7 @@ def pair_uploads(sources, targets) -> tuple[list[Pair], list[Failure]]:
                 f"too many photos: {len(files)} {label} photos, but this server trains on at most "
                 f"{MAX_PAIRS} pairs; leave some out"
             )
-    unpaired = []
-    src = _first_of_each_name(src, "before", unpaired)
-    tgt = _first_of_each_name(tgt, "after", unpaired)
-    by_stem = {p.stem.casefold(): p for p in tgt}
-    pairs = []
-    for p in src:
-        t = by_stem.pop(p.stem.casefold(), None)
-        if t is None:
-            unpaired.append(Failure(p, "no 'after' photo of the same file name"))
-        else:
-            pairs.append(Pair(name=p.stem, source=p, target=t))
-    unpaired += [Failure(t, "no 'before' photo of the same file name") for t in by_stem.values()]
-    if not pairs:
-        raise DataError(
-            f"none of the {len(src)} 'before' photos has an 'after' photo of the same file name "
-            f"(e.g. {src[0].name} in both sets); name each pair's two photos alike"
-        )
-    return pairs, unpaired
+    return pair_files(src, tgt, labels=("before", "after"))
 
 
 def train_expression(sources, targets, name, user: UserModels, progress=None) -> tuple[Path, str]:
@@ -308,15 +169,11 @@ def _drop(user: UserModels | None) -> None:
         user.close()
 
 
-def mount_train_tab(
-    catalog: ModelCatalog, expressions: list[gr.Dropdown], speak, store: SessionStore | None = None
-) -> tuple[gr.State, gr.File]:
-    """Build the Train tab inside the current ``gr.Tabs``; returns the session's state and the hidden
-    model-file input of ``/synthesize``.  ``expressions`` are the menus that get the user's models;
-    ``speak`` turns library errors into ``gr.Error``; ``store``: the server's bounds on them."""
-    store = store if store is not None else SessionStore()
-    user_state = gr.State(None, delete_callback=_drop)
+def _layout(store: SessionStore, examples: bool):
+    """The tab's components (inside its ``gr.Tab``, states included: a ``gr.Tabs`` holds only tabs)."""
     with gr.Tab("Train", id="train-tab"):
+        user_state = gr.State(None, delete_callback=_drop)
+        last = gr.State(None)
         gr.Markdown(INTRO + limits_text(store))
         with gr.Row():
             before = require_files(
@@ -332,11 +189,16 @@ def mount_train_tab(
                 label="Expression name", placeholder="e.g. surprised", elem_id="train-name", scale=3
             )
             train = gr.Button("Train", variant="primary", elem_id="train", scale=1)
-        # the API page's example call: photo sets (the example portrait) and a name, not placeholders
-        with_example(before, [EXAMPLE_PHOTO_URL])
-        with_example(after, [EXAMPLE_PHOTO_URL])
-        with_example(name, "surprised")
-        train_status = gr.Markdown(elem_id="train-status")
+        sources, targets = example_pairs() if examples else ([], [])
+        if sources:
+            gr.Examples(
+                examples=[[[str(p) for p in sources], [str(p) for p in targets], "smile"]],
+                inputs=[before, after, name],
+                label=f"Example: {len(sources)} people of the Face Research Lab London Set, neutral and "
+                "smiling (CC BY 4.0: DeBruine & Jones 2017, https://doi.org/10.6084/m9.figshare.5047666.v5)",
+                elem_id="train-examples",
+            )
+        train_status = gr.Markdown(label="Status", elem_id="train-status")
         with gr.Row():
             trained = gr.File(
                 label="Your model (download to keep it)", elem_id="train-model", interactive=False
@@ -346,7 +208,31 @@ def mount_train_tab(
                 label="Or upload a model file (.safetensors)",
                 elem_id="train-upload",
             )
-        api_model = require_files(gr.File(visible=False, label="model_file"), "model file")
+        api_model = with_example(
+            require_files(gr.File(visible=False, label="model_file"), "model file"), None
+        )
+    # the API page's example call: the shipped pairs and a name, not placeholders
+    with_example(before, [example_url(p) for p in sources[:2]] or [EXAMPLE_PHOTO_URL])
+    with_example(after, [example_url(p) for p in targets[:2]] or [EXAMPLE_PHOTO_URL])
+    with_example(name, "smile")
+    return user_state, last, before, after, name, train, train_status, trained, upload, api_model
+
+
+def mount_train_tab(
+    catalog: ModelCatalog,
+    expressions: list[gr.Dropdown],
+    speak,
+    store: SessionStore | None = None,
+    *,
+    examples: bool = True,
+) -> tuple[gr.State, gr.File]:
+    """Build the Train tab inside the current ``gr.Tabs``; returns the session's state and the hidden
+    model-file input of ``/synthesize``.  ``expressions`` are the menus that get the user's models;
+    ``speak`` turns library errors into ``gr.Error``; ``store``: the server's bounds on them."""
+    store = store if store is not None else SessionStore()
+    user_state, last, before, after, name, train, train_status, trained, upload, api_model = _layout(
+        store, examples
+    )
 
     def menus(user: UserModels | None, value):
         choices = catalog.choices() + ([(e.label, n) for n, e in user.entries.items()] if user else [])
@@ -368,20 +254,18 @@ def mount_train_tab(
             status += f" {note[0].upper()}{note[1:]}."
         return status, user, key
 
-    def refresh(user, key):
-        return menus(user, key)
-
-    last = gr.State(None)
-    train.click(
+    trained_event = train.click(
         do_train,
         inputs=[before, after, name, user_state],
         outputs=[trained, train_status, user_state],
         api_name="train",
-        api_description="Teach a new expression: (before photos, after photos paired by file name, name) -> "
-        "(model file .safetensors, status sentence).",
+        api_description="Teach a new expression: (before photos, after photos paired by file name, at least "
+        "2 pairs; name) -> (model file .safetensors, status sentence).",
         concurrency_limit=TRAIN_CONCURRENCY,
         concurrency_id="train",
-    ).success(
+    )
+    keep_error(trained_event, train_status, "train")
+    trained_event.success(
         lambda user, expression_name: menus(user, f"{(expression_name or '').strip()}{YOURS}"),
         inputs=[user_state, name],
         outputs=expressions,
@@ -389,14 +273,16 @@ def mount_train_tab(
         api_visibility="private",
         show_progress="hidden",
     )
-    upload.upload(
+    uploaded = upload.upload(
         do_upload,
         inputs=[upload, user_state],
         outputs=[train_status, user_state, last],
         api_name="add_model",
         api_visibility="private",
-    ).success(
-        refresh,
+    )
+    keep_error(uploaded, train_status, "add_model")
+    uploaded.success(
+        menus,
         inputs=[user_state, last],
         outputs=expressions,
         api_name="add_model_menus",

@@ -5,7 +5,9 @@ Two ways to pair a source folder with a target folder:
 * :func:`pair_by_index` — the original code's layout: ``trainA/`` and ``trainB/`` (or ``testA``/``testB``)
   holding ``<anything>_<N>.png``, paired by the number ``N``;
 * :func:`pair_by_name` — any two folders, paired by identical file names (the stem, so ``007.jpg`` pairs
-  with ``007.png``).
+  with ``007.png``);
+* :func:`pair_files` — two lists of files (a web page's uploads), paired by name in any case, the files left
+  out returned with their reasons instead of raising.
 
 Images are read with :func:`mr_core.imageio.read_image` (any Pillow-readable format, EXIF orientation
 applied) and turned into float crops in [0, 1] by a :class:`CropLoader`.
@@ -203,6 +205,65 @@ class Failure:
 
     path: Path
     reason: str
+
+
+def _first_of_each_name(files: list[Path], label: str, failures: list[Failure]) -> list[Path]:
+    """The files with a name (without extension, any case) not taken by an earlier one; the others are
+    listed in ``failures`` (the same photo given twice, or two photos called alike)."""
+    first: dict[str, Path] = {}
+    for p in files:
+        key = p.stem.casefold()
+        if key not in first:
+            first[key] = p
+        elif _same_bytes(first[key], p):
+            failures.append(
+                Failure(p, f"the same photo as {first[key].name}, given twice in the '{label}' photos")
+            )
+        else:
+            failures.append(
+                Failure(
+                    p,
+                    f"another '{label}' photo is also called {p.stem!r} ({first[key].name}); only that one is used",
+                )
+            )
+    return list(first.values())
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
+def pair_files(
+    sources: Sequence[Path], targets: Sequence[Path], labels: tuple[str, str] = ("before", "after")
+) -> tuple[list[Pair], list[Failure]]:
+    """Pair two lists of files by name (the stem, any case: ``Anna.jpg`` pairs with ``anna.png``).
+
+    Returns the pairs and the files left out, each with its reason: no partner, the same photo given twice,
+    or a name taken by an earlier file (``labels`` name the two lists in those sentences).  Raises
+    :class:`DataError` when no file has a partner.
+    """
+    failures: list[Failure] = []
+    src = _first_of_each_name([Path(p) for p in sources], labels[0], failures)
+    tgt = _first_of_each_name([Path(p) for p in targets], labels[1], failures)
+    by_stem = {p.stem.casefold(): p for p in tgt}
+    pairs = []
+    for p in src:
+        t = by_stem.pop(p.stem.casefold(), None)
+        if t is None:
+            failures.append(Failure(p, f"no '{labels[1]}' photo of the same file name"))
+        else:
+            pairs.append(Pair(name=p.stem, source=p, target=t))
+    failures += [Failure(t, f"no '{labels[0]}' photo of the same file name") for t in by_stem.values()]
+    if not pairs:
+        example = src[0].name if src else "a.jpg"
+        raise DataError(
+            f"none of the {len(src)} '{labels[0]}' photos has an '{labels[1]}' photo of the same file name "
+            f"(e.g. {example} in both sets); name each pair's two photos alike"
+        )
+    return pairs, failures
 
 
 def iter_pair_chunks(

@@ -100,20 +100,15 @@ def video_hashes() -> dict[str, str]:
 
     from mr_core.core.modelfile import resolve_model
     from mr_core.methods import load_model
-    from mr_core.synthesis import synthesize_video
-
-    sys.path.insert(0, str(REPO / "tests"))
-    try:
-        from videoclips import make_clip
-    finally:
-        sys.path.remove(str(REPO / "tests"))
+    from mr_core.synthesis import VideoOptions, synthesize_video
+    from testclips import make_clip
     smile = load_model(resolve_model(expression="smile"))
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         src = make_clip(Path(tmp) / "clip.mp4", n=12)
         for every in (1, 2):
             dst = Path(tmp) / f"out{every}.mp4"
-            res = synthesize_video(src, dst, smile, 1.0, detect_every=every)
+            res = synthesize_video(src, dst, smile, 1.0, options=VideoOptions(detect_every=every))
             with av.open(str(res.path)) as c:
                 frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
             out[f"clip smile every={every}"] = _digest(*frames) + f" frames={len(frames)}"

@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO))
 
 from mr_core.data import read_name_list  # noqa: E402
 from mr_core.evaluation import evaluate as ev  # noqa: E402
+from mr_core.evaluation import report as summary_report  # noqa: E402
 from mr_core.face import DEFAULT_TEMPLATE, align_photo, default_detector  # noqa: E402
 from mr_core.face.landmarks import Landmarker  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
@@ -63,7 +64,7 @@ def main() -> None:
                     ev.evaluate_crops(n, model, x, y, marker, expression)
                     for n, x, y in zip(np.array(names)[test], X[test], Y[test], strict=True)
                 ]
-                fold_summaries.append(ev.summarize(results))
+                fold_summaries.append(summary_report.summarize(results))
 
             def mean(key, fs=fold_summaries):
                 return float(np.mean([s[key] for s in fs]))

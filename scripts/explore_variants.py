@@ -41,6 +41,7 @@ from mr_core import MaskedRegression  # noqa: E402
 from mr_core import geometry as en  # noqa: E402
 from mr_core.data import read_name_list, scale_image  # noqa: E402
 from mr_core.evaluation import evaluate as ev  # noqa: E402
+from mr_core.evaluation import report as summary_report  # noqa: E402
 from mr_core.face import DEFAULT_TEMPLATE  # noqa: E402
 from mr_core.methods import ShapeTextureModel  # noqa: E402
 from scripts.research_helpers import detail_transfer  # noqa: E402
@@ -435,9 +436,9 @@ def run_variant(name, data, train_idx, test_idx, landmarker, sheet_dir=None) -> 
         ev.evaluate_crops(str(data["names"][i]), duck, data["X"][i], data["Y"][i], landmarker, "smiling")
         for i in test_idx
     ]
-    s = ev.summarize(results)
+    s = summary_report.summarize(results)
     if sheet_dir is not None:
-        ev.write_contact_sheet(Path(sheet_dir) / f"{name}.png", results, columns=2)
+        summary_report.write_contact_sheet(Path(sheet_dir) / f"{name}.png", results, columns=2)
     return {
         "variant": name,
         "params": ", ".join(f"{k}={v}" for k, v in params.items()),

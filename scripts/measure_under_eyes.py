@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 from mr_core import load_model  # noqa: E402
 from mr_core.data import read_name_list  # noqa: E402
 from mr_core.evaluation import evaluate as ev  # noqa: E402
+from mr_core.evaluation import report as summary_report  # noqa: E402
 from mr_core.face.landmarks import Landmarker  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
 
@@ -91,7 +92,7 @@ def measure(model, pairs, marker) -> dict:
         smile = r.changes.get("mouthSmile")
         if smile and smile["output"] - smile["target"] > 0.1:
             smirks.append(name)
-    s = ev.summarize(results)
+    s = summary_report.summarize(results)
     c = np.array(changes)
     out = {
         "profile": s["profile_ratio"],

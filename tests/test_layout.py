@@ -34,3 +34,38 @@ def test_no_import_circles():
             if chain:
                 circles.append(" -> ".join([module, *chain]))
     assert not circles, "import circles:\n" + "\n".join(circles)
+
+
+# --------------------------------------------------------------------------- the size rule (issue 18)
+MAX_FUNCTION_LINES = 100
+MAX_MODULE_LINES = 500
+
+
+def _oversized(folder: Path) -> list[str]:
+    """Modules of ``folder`` over MAX_MODULE_LINES lines and functions over MAX_FUNCTION_LINES."""
+    import ast
+
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        name = path.relative_to(REPO)
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            found.append(f"{name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    found.append(f"{name}:{node.lineno} {node.name}: {lines} lines")
+    return found
+
+
+def test_demo_functions_and_modules_are_small():
+    """No function over 100 lines and no module over 500 lines in demo/ (the page is a shell)."""
+    found = _oversized(REPO / "demo")
+    assert not found, "over the size rule:\n" + "\n".join(found)
+
+
+def test_library_functions_and_modules_are_small():
+    """No function over 100 lines and no module over 500 lines in mr_core/."""
+    found = _oversized(REPO / "mr_core")
+    assert not found, "over the size rule:\n" + "\n".join(found)

@@ -121,6 +121,7 @@ def run(args) -> int:
 
     from ..core.modelfile import resolve_model
     from ..evaluation import evaluate as ev
+    from ..evaluation import report as summary_report
     from ..methods import load_model
 
     if args.columns < 1:
@@ -162,7 +163,7 @@ def run(args) -> int:
         "crops": bool(args.crops),
         "backend": args.backend,
     }
-    report = ev.build_report(results, model_info=ev.model_description(model, path), settings=settings)
+    report = summary_report.build_report(results, model_info=summary_report.model_description(model, path), settings=settings)
     summary = report["summary"]
     print(format_table(results, summary))
     expr = ev.score_expression(model)
@@ -185,10 +186,10 @@ def run(args) -> int:
             f"  {key:<13} input {c['input']:.3f}  output {c['output']:.3f}  real {c['target']:.3f}  "
             f"fraction of the real change {frac}"
         )
-    report_path = ev.write_report(out_dir / "report.json", report)
+    report_path = summary_report.write_report(out_dir / "report.json", report)
     print(f"wrote {report_path}")
     if any(r.ok for r in results):
-        sheet = ev.write_contact_sheet(out_dir / "contact_sheet.png", results, columns=args.columns)
+        sheet = summary_report.write_contact_sheet(out_dir / "contact_sheet.png", results, columns=args.columns)
         print(f"wrote {sheet}")
     n_failed = summary["failed"]
     if n_failed:

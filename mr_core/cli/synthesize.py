@@ -219,10 +219,20 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def run(args) -> int:
+    from ..face import MIN_EYE_DISTANCE, FacePipeline
+
+    min_eye = args.min_face if args.min_face is not None else MIN_EYE_DISTANCE
+    with FacePipeline(min_eye_distance=min_eye) as pipeline:
+        model = _model(args, pipeline)
+        out_dir, files, subfolders = _inputs(args)
+        return _synthesize_all(args, model, pipeline, out_dir, files, subfolders)
+
+
+def _model(args, pipeline):
+    """The model, or the face editor, that ``args`` ask for (notes on what the editor cannot do on stderr)."""
     from ..core.modelfile import resolve_model
-    from ..face import MIN_EYE_DISTANCE, FaceDetector
     from ..methods import load_model
-    from ..synthesis import editor_notes, make_editor, reference_scores, synthesize
+    from ..synthesis import editor_notes, make_editor, reference_scores
 
     edits = args.preset is not None or args.targets is not None or args.reference is not None
     if args.expression is None and args.model is None and not edits:
@@ -235,10 +245,10 @@ def run(args) -> int:
         model_path = resolve_model(args.expression, args.model)
         model = load_model(model_path, backend=args.backend)
         check_model_size(model, model_path)  # (first: it names the model file)
-        check_model_template(model)
+        check_model_template(model, pipeline.template.name)
     reference = None
     if args.reference is not None:
-        reference = reference_scores(read_image(args.reference), name=args.reference)
+        reference = reference_scores(read_image(args.reference), pipeline, name=args.reference)
     editor = make_editor(
         model,
         preset=args.preset,
@@ -247,9 +257,13 @@ def run(args) -> int:
         parts=args.parts,
         refine=args.refine,
     )
-    model = editor if editor is not None else model
     for note in editor_notes(editor):
         print(f"note: {note}", file=sys.stderr)
+    return editor if editor is not None else model
+
+
+def _inputs(args) -> tuple[Path, list[Path], dict[str, Path]]:
+    """(the output folder, made; the input files; the subfolder of each input found in a folder)."""
     out_dir = Path(args.output_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidParameterError(f"{out_dir}: the output folder is a file, not a folder")
@@ -262,24 +276,22 @@ def run(args) -> int:
             + ")"
         )
     make_output_dir(out_dir)
+    return out_dir, files, subfolders
 
-    min_eye = args.min_face if args.min_face is not None else MIN_EYE_DISTANCE
-    failed = 0
-    written = 0
-    faces_changed = 0
+
+def _synthesize_all(args, model, pipeline, out_dir: Path, files, subfolders) -> int:
+    """Edit every input into ``out_dir``; one line per failure; the exit status."""
+    failed = written = faces_changed = 0
     claimed: dict[str, Path] = {}
     input_keys = {os.path.normcase(os.path.abspath(f)) for f in files}
-    with (
-        FaceDetector() as detector,
-        tqdm(
-            total=len(files),
-            desc="synthesize",
-            unit="photo",
-            file=sys.stderr,
-            leave=False,
-            disable=True if args.quiet or len(files) < 2 else None,
-        ) as bar,
-    ):
+    with tqdm(
+        total=len(files),
+        desc="synthesize",
+        unit="photo",
+        file=sys.stderr,
+        leave=False,
+        disable=True if args.quiet or len(files) < 2 else None,
+    ) as bar:
 
         def report(line: str) -> None:
             bar.write(line, file=sys.stderr)
@@ -304,34 +316,11 @@ def run(args) -> int:
                     return free_name(base, claimed)
 
                 if is_video(path):
-                    line, target = _video(path, target, model, args, detector, min_eye, bar, another_name)
+                    line, target = _video(path, target, model, args, pipeline, bar, another_name)
                     report(line)
                 else:
-                    image = read_image(path)
-                    result = synthesize(
-                        image,
-                        model,
-                        args.intensity,
-                        largest_only=args.largest_only,
-                        detector=detector,
-                        min_eye_distance=min_eye,
-                        name=str(path),
-                    )
-                    for note in result.skipped:
-                        report(f"warning: {note}")
-                    faces_changed += len(result.faces)
-                    if len(result.faces) + len(result.skipped) > 1:
-                        report(
-                            f"{path}: {_faces(len(result.faces))} changed of {len(result.faces) + len(result.skipped)} found"
-                        )
-                    target = write_image(
-                        target,
-                        result.image,
-                        result.alpha,
-                        icc_profile=image.icc_profile,
-                        replace=False,
-                        another_name=another_name,
-                    )
+                    changed, target = _photo(path, target, model, args, pipeline, report, another_name)
+                    faces_changed += changed
                 claimed[os.path.normcase(os.path.abspath(target))] = path
                 written += 1
                 if target != base:
@@ -353,10 +342,34 @@ def run(args) -> int:
     return 1 if failed else 0
 
 
-def _video(path: Path, target: Path, model, args, detector, min_eye: float, outer, another_name):
+def _photo(path: Path, target: Path, model, args, pipeline, report, another_name) -> tuple[int, Path]:
+    """Edit one photo into ``target`` (or the next free name): (faces changed, the path written)."""
+    from ..synthesis import synthesize
+
+    image = read_image(path)
+    result = synthesize(
+        image, model, args.intensity, largest_only=args.largest_only, pipeline=pipeline, name=str(path)
+    )
+    for note in result.skipped:
+        report(f"warning: {note}")
+    found = len(result.faces) + len(result.skipped)
+    if found > 1:
+        report(f"{path}: {_faces(len(result.faces))} changed of {found} found")
+    target = write_image(
+        target,
+        result.image,
+        result.alpha,
+        icc_profile=image.icc_profile,
+        replace=False,
+        another_name=another_name,
+    )
+    return len(result.faces), target
+
+
+def _video(path: Path, target: Path, model, args, pipeline, outer, another_name):
     """Edit one clip into ``target`` (or the next free name) with a progress bar of its frames;
     (the line to report, the path written)."""
-    from ..synthesis import synthesize_video
+    from ..synthesis import VideoOptions, synthesize_video
 
     with tqdm(
         total=0,
@@ -378,9 +391,8 @@ def _video(path: Path, target: Path, model, args, detector, min_eye: float, oute
             target,
             model,
             args.intensity,
-            largest_only=args.largest_only,
-            detector=detector,
-            min_eye_distance=min_eye,
+            pipeline=pipeline,
+            options=VideoOptions(largest_only=args.largest_only),
             progress=progress,
             replace=False,
             another_name=another_name,

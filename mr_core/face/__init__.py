@@ -1,5 +1,6 @@
 """The face pipeline: detection (:mod:`.detect`), alignment on canonical templates (:mod:`.align`),
-paste-back (:mod:`.paste`) and landmarks with expression scores (:mod:`.landmarks`)."""
+paste-back (:mod:`.paste`), landmarks with expression scores (:mod:`.landmarks`), and the
+:class:`FacePipeline` that holds them for synthesis (:mod:`.pipeline`)."""
 
 from .align import (
     DEFAULT_TEMPLATE,
@@ -17,6 +18,7 @@ from .align import (
 )
 from .detect import ASSETS_DIR, DETECTOR_MODELS, FaceDetector, align_photo, default_detector
 from .paste import move_pixels, paste_back
+from .pipeline import FacePipeline, FoundLandmarks, own_pipeline
 from .tracking import FaceTracker, OneEuroFilter, TrackedFace, interpolate_faces
 
 __all__ = [
@@ -29,7 +31,9 @@ __all__ = [
     "AlignedFace",
     "DetectedFace",
     "FaceDetector",
+    "FacePipeline",
     "FaceTracker",
+    "FoundLandmarks",
     "OneEuroFilter",
     "Template",
     "TrackedFace",
@@ -41,5 +45,6 @@ __all__ = [
     "get_template",
     "interpolate_faces",
     "move_pixels",
+    "own_pipeline",
     "paste_back",
 ]

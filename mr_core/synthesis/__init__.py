@@ -2,7 +2,15 @@
 
 from .editing import editor_notes, make_editor, reference_scores
 from .photo import MAX_INTENSITY, FaceResult, SynthesisResult, check_model_template, synthesize
-from .video import VIDEO_SUFFIXES, VideoInfo, VideoLimits, VideoResult, probe_video, synthesize_video
+from .video import (
+    VIDEO_SUFFIXES,
+    VideoInfo,
+    VideoLimits,
+    VideoOptions,
+    VideoResult,
+    probe_video,
+    synthesize_video,
+)
 
 __all__ = [
     "MAX_INTENSITY",
@@ -11,6 +19,7 @@ __all__ = [
     "SynthesisResult",
     "VideoInfo",
     "VideoLimits",
+    "VideoOptions",
     "VideoResult",
     "check_model_template",
     "editor_notes",

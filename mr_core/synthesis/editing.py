@@ -15,8 +15,8 @@ from functools import cache
 import numpy as np
 
 from ..errors import FaceError, InvalidParameterError
-from ..face import DEFAULT_TEMPLATE, MIN_EYE_DISTANCE, align_face, align_photo, default_detector, get_template
-from ..face.landmarks import shared_landmarker
+from ..face import align_photo
+from ..face.pipeline import FacePipeline, own_pipeline
 from ..face.rig import blendshape_keys
 from ..methods import load_model, method_of
 from ..methods.face_editor import PARTS, PRESETS, FaceEditor, parse_targets
@@ -34,8 +34,11 @@ __all__ = [
 REFERENCE_SIZE = (256, 256)
 
 
-def reference_scores(image, detector=None, *, name: str | None = None) -> dict[str, float]:
-    """The 52 blendshape scores of the largest face of a photo (array, LoadedImage or path)."""
+def reference_scores(
+    image, pipeline: FacePipeline | None = None, *, name: str | None = None
+) -> dict[str, float]:
+    """The 52 blendshape scores of the largest face of a photo (array, LoadedImage or path), found and
+    measured by ``pipeline`` (by default one made and closed for this photo)."""
     if name is None:
         name = (
             str(image)
@@ -43,8 +46,16 @@ def reference_scores(image, detector=None, *, name: str | None = None) -> dict[s
             else getattr(image, "name", "the reference photo")
         )
     label = name
-    crop = align_photo(image, REFERENCE_SIZE, detector=detector, template=DEFAULT_TEMPLATE, name=label)
-    found = shared_landmarker(blendshapes=True).analyze(crop)
+    with own_pipeline(pipeline) as pipe:
+        crop = align_photo(
+            image,
+            REFERENCE_SIZE,
+            detector=pipe.detector,
+            template=pipe.template,
+            min_eye_distance=pipe.min_eye_distance,
+            name=label,
+        )
+        found = pipe.landmarker(pose=True).analyze(crop)
     if found is None or not found.blendshapes:
         raise FaceError(f"{label}: the reference face's expression could not be measured (no clear face)")
     return found.blendshapes
@@ -124,15 +135,14 @@ class PreparedPhoto:
 
 def prepare_photo(
     image,
-    detector=None,
+    pipeline: FacePipeline | None = None,
     *,
     size: tuple[int, int] = REFERENCE_SIZE,
     largest_only: bool = False,
-    min_eye_distance: float = MIN_EYE_DISTANCE,
-    template: str = DEFAULT_TEMPLATE,
     name: str | None = None,
 ) -> PreparedPhoto:
-    """Find, align and analyse every face of a photo (RGB uint8 array or LoadedImage) for the editor.
+    """Find, align and analyse every face of a photo (RGB uint8 array or LoadedImage) for the editor,
+    with ``pipeline`` (by default one made and closed for this photo), as :func:`~.photo.synthesize` does.
 
     Raises :class:`FaceError` naming the photo when no face can be edited; faces too small or without
     clear landmarks are listed in ``skipped``.
@@ -143,34 +153,21 @@ def prepare_photo(
         raise InvalidParameterError(
             f"{label}: expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}"
         )
-    faces = (detector if detector is not None else default_detector()).detect(rgb)
-    if not faces:
-        raise FaceError(f"{label}: no face found")
-    if largest_only:
-        faces = faces[:1]
-    tpl = get_template(template)
-    prep = PreparedPhoto(rgb=rgb, alpha=getattr(image, "alpha", None), name=label)
-    marker = shared_landmarker(blendshapes=True)
-    for i, face in enumerate(faces):
-        x, y, _, _ = face.box
-        if face.eye_distance < min_eye_distance:
-            prep.skipped.append(
-                f"{label}: face {i + 1} at ({x:.0f}, {y:.0f}) is too small to edit; left unchanged"
-            )
-            continue
-        al = align_face(rgb, face, template=tpl, size=size)
-        found = marker.analyze(al.crop)
-        if found is None:
-            prep.skipped.append(
-                f"{label}: face {i + 1} at ({x:.0f}, {y:.0f}) has no clear landmarks; left unchanged"
-            )
-            continue
-        prep.aligned.append(al)
-        prep.analyses.append(found)
-        prep.boxes.append(face.box)
-    if not prep.aligned:
+    with own_pipeline(pipeline) as pipe:
+        usable, skipped = pipe.select(rgb, label, largest_only)
+        aligned = pipe.align(rgb, usable, size)
+        found = pipe.landmarks(usable, aligned, label, pose=True)
+    if not found.kept:
         raise FaceError(f"{label}: no face clear and large enough to edit; use a sharp, front-facing face")
-    return prep
+    return PreparedPhoto(
+        rgb=rgb,
+        alpha=getattr(image, "alpha", None),
+        name=label,
+        aligned=[aligned[i] for i in found.kept],
+        analyses=found.analyses,
+        boxes=[usable[i].box for i in found.kept],
+        skipped=skipped + found.skipped,
+    )
 
 
 def edit_prepared(prepared: PreparedPhoto, editor, intensity: float = 1.0):

@@ -19,8 +19,9 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import InvalidParameterError
-from ..face import MIN_EYE_DISTANCE, FaceDetector, FaceTracker, align_face, default_detector
+from ..face import FaceTracker
 from ..face.landmarks import Landmarker
+from ..face.pipeline import FacePipeline, check_pipeline
 from ..methods import method_of
 from .photo import _check_intensity, _edit_faces, check_model_template
 
@@ -34,12 +35,14 @@ SCORE_FRAMES = 4
 class LiveEditor:
     """Edit the frames of one live stream, in order (call :meth:`edit` once per frame).
 
-    ``detector``: the face detector (default: the process-wide one; it is thread-safe and holds no
-    per-stream state).  ``landmarker``: the dense landmarks' (default: one of the editor's own, in
+    ``pipeline``: the :class:`~mr_core.face.FacePipeline` whose detector, template and smallest face are
+    used (it is thread-safe and holds no per-stream state; default: one of the editor's own, closed by
+    :meth:`reset`).  ``landmarker``: the dense landmarks' (default: one of the editor's own, in
     MediaPipe's VIDEO mode, which follows the face from frame to frame, about twice as fast as finding
     it again; closed by :meth:`reset`).  ``tracker``: how faces are
     followed and smoothed (default: a :class:`~mr_core.face.FaceTracker` with its defaults, as for
-    videos).  Faces whose eyes are less than ``min_eye_distance`` pixels apart are left as they are.
+    videos).  Faces whose eyes are less than the pipeline's ``min_eye_distance`` pixels apart are left
+    as they are.
     ``landmarks_every``: for methods that move the face by its landmarks, the landmarker runs on every
     n-th frame; between, the face's last smoothed landmarks are used in its new aligned crop (the crop
     follows the face, so they move with it; what the face does within 1/15 s is below the smoothing's
@@ -50,18 +53,17 @@ class LiveEditor:
 
     def __init__(
         self,
-        detector: FaceDetector | None = None,
+        pipeline: FacePipeline | None = None,
         *,
         landmarker: Landmarker | None = None,
         tracker: FaceTracker | None = None,
-        min_eye_distance: float = MIN_EYE_DISTANCE,
         landmarks_every: int = 2,
         detect_every: int = 2,
     ) -> None:
-        self.detector = detector
+        check_pipeline(pipeline)
+        self.pipeline = pipeline
         self.landmarker = landmarker
         self.tracker = tracker
-        self.min_eye_distance = min_eye_distance
         self.landmarks_every = landmarks_every
         self.detect_every = detect_every
         self._lock = threading.Lock()
@@ -72,15 +74,27 @@ class LiveEditor:
         self._tracked: list = []  # the faces as last tracked, and the frame they were detected in
         self._detected_at = -1
         self._own_marker: Landmarker | None = None
+        self._own_pipeline: FacePipeline | None = None
         self.frames = 0  # frames seen so far
         self.frames_with_face = 0
         self.landmark_runs = 0
         self.detector_runs = 0
 
     def reset(self) -> None:
-        """Forget the faces followed so far (a new stream starts) and release the editor's own landmarker."""
+        """Forget the faces followed so far (a new stream starts) and release the editor's own landmarker
+        and pipeline."""
         with self._lock:
             self._forget()
+            if self._own_pipeline is not None:
+                self._own_pipeline.close()
+                self._own_pipeline = None
+
+    def _pipe(self) -> FacePipeline:
+        if self.pipeline is not None:
+            return self.pipeline
+        if self._own_pipeline is None:
+            self._own_pipeline = FacePipeline()
+        return self._own_pipeline
 
     def _forget(self) -> None:
         self._tracker, self._held, self._last_t = None, {}, None
@@ -110,9 +124,10 @@ class LiveEditor:
             raise InvalidParameterError(
                 f"the frame: expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}"
             )
-        check_model_template(model)
         t = float(t)
         with self._lock:
+            pipe = self._pipe()
+            check_model_template(model, pipe.template.name)
             if self._last_t is not None and t <= self._last_t:
                 self._forget()
             self._last_t = t
@@ -123,7 +138,7 @@ class LiveEditor:
             tracked = self._track(rgb, t, frame, every, method_of(model).needs_landmarks)
             alive = {tf.track_id for tf in tracked}
             self._held = {k: v for k, v in self._held.items() if k in alive}
-            usable = [tf for tf in tracked if tf.weight > 0 and tf.face.eye_distance >= self.min_eye_distance]
+            usable = [tf for tf in tracked if tf.weight > 0 and tf.face.eye_distance >= pipe.min_eye_distance]
             if not usable:
                 return rgb
             self.frames_with_face += 1
@@ -131,7 +146,7 @@ class LiveEditor:
                 return rgb
             face = usable[0]
             size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
-            aligned = align_face(rgb, face.face, size=size)
+            (aligned,) = pipe.align(rgb, [face.face], size)
             marks = poses = None
             method = method_of(model)
             if method.needs_landmarks:
@@ -160,8 +175,7 @@ class LiveEditor:
             )
         ):
             return last
-        det = self.detector if self.detector is not None else default_detector()
-        self._tracked = self._tracker.update(det.detect(rgb), t)
+        self._tracked = self._tracker.update(self._pipe().detector.detect(rgb), t)
         self._detected_at = frame
         self.detector_runs += 1
         return self._tracked

@@ -16,19 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FaceError, InvalidParameterError, ModelFileError
-from ..face import (
-    DEFAULT_TEMPLATE,
-    MIN_EYE_DISTANCE,
-    FaceDetector,
-    align_face,
-    default_detector,
-    get_template,
-    move_pixels,
-    paste_back,
-)
+from ..face import DEFAULT_TEMPLATE, move_pixels, paste_back
 from ..face.align import _check_size
-from ..face.landmarks import shared_landmarker
+from ..face.pipeline import FacePipeline, own_pipeline
 from ..methods import edit_crops, method_of
+from .clock import StageClock
 
 __all__ = ["MAX_INTENSITY", "FaceResult", "SynthesisResult", "check_model_template", "synthesize"]
 
@@ -102,15 +94,15 @@ def _edit_faces(
     landmarks=None,
     *,
     crops_in=None,
-    seconds=None,
+    clock: StageClock | None = None,
     poses=None,
 ) -> np.ndarray:
     """Edit the aligned faces ``aligned`` of the photo ``out`` (uint8, written in place) at intensity
     ``a`` > 0 with their crops' ``landmarks`` (one (478, 2) array per face, for methods that need them).
 
     The crops are edited by :func:`~mr_core.methods.edit_crops`; pixels then move in the photo itself
-    (full resolution) and the colour change is added on top.  Returns the edited crops.  ``seconds``
-    (a dict): the time spent is added to its ``"edit"`` (the crops) and ``"paste"`` (the photo) entries.
+    (full resolution) and the colour change is added on top.  Returns the edited crops.  ``clock``: the
+    time spent is added to its ``"edit"`` (the crops) and ``"paste"`` (the photo) stages.
     """
     t0 = time.perf_counter()
     if crops_in is None:
@@ -123,9 +115,9 @@ def _edit_faces(
             motion = edit.motion[i] if edit.motion.ndim == 4 else edit.motion
             move_pixels(out, motion, al, inplace=True)
         paste_back(out, tex, al, inplace=True)
-    if seconds is not None:
-        seconds["edit"] = seconds.get("edit", 0.0) + t1 - t0
-        seconds["paste"] = seconds.get("paste", 0.0) + time.perf_counter() - t1
+    if clock is not None:
+        clock.add("edit", t1 - t0)
+        clock.since("paste", t1)
     return edit.crops
 
 
@@ -134,20 +126,20 @@ def synthesize(
     model,
     intensity: float = 1.0,
     largest_only: bool = False,
-    detector: FaceDetector | None = None,
+    pipeline: FacePipeline | None = None,
     *,
-    min_eye_distance: float = MIN_EYE_DISTANCE,
-    template: str = DEFAULT_TEMPLATE,
     name: str | None = None,
     faces: list | None = None,
     landmarks_filter=None,
 ) -> SynthesisResult:
     """Apply ``model`` to every face of a photo (RGB uint8 array or :class:`~mr_core.imageio.LoadedImage`).
 
-    Faces whose eyes are less than ``min_eye_distance`` pixels apart are left as they are and
-    listed in ``SynthesisResult.skipped``.  Raises :class:`~mr_core.errors.FaceError` when the
+    ``pipeline``: how faces are found, aligned and measured (:class:`~mr_core.face.FacePipeline`; a
+    caller that edits many photos passes its own; by default one is made and closed for this photo).
+    Faces whose eyes are less than the pipeline's ``min_eye_distance`` pixels apart are left as they
+    are and listed in ``SynthesisResult.skipped``.  Raises :class:`~mr_core.errors.FaceError` when the
     photo has no face (or none large enough) and when the model's alignment template differs
-    from ``template``; :class:`~mr_core.errors.InvalidParameterError` for an intensity outside
+    from the pipeline's; :class:`~mr_core.errors.InvalidParameterError` for an intensity outside
     [0, 1.5].  ``faces``: the photo's faces, already found (e.g. tracked and smoothed over the
     frames of a video), in place of running the detector.  ``landmarks_filter(i, points)``: for
     methods that move each face by its own landmarks, a function that returns the (478, 2) points of
@@ -156,89 +148,49 @@ def synthesize(
     they are in the face's aligned crop's pixels.
     """
     a = _check_intensity(intensity)
-    tpl = get_template(template)
-    check_model_template(model, tpl.name)
-    rgb = getattr(image, "rgb", image)
-    alpha = getattr(image, "alpha", None)
-    label = name or getattr(image, "name", None) or "the photo"
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InvalidParameterError(
-            f"{label}: expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}"
-        )
-    size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
-
-    if faces is None:
-        det = detector if detector is not None else default_detector()
-        # every face, the small ones of a group photo too (tiles); the largest alone needs no tiles
-        find = getattr(det, "detect_all", None) if not largest_only else None
-        faces = find(rgb) if find is not None else det.detect(rgb)
-    if not faces:
-        raise FaceError(f"{label}: no face found")
-    if largest_only:
-        faces = faces[:1]
-    skipped: list[str] = []
-    usable = []
-    for i, face in enumerate(faces):
-        if face.eye_distance < min_eye_distance:
-            x, y, w, h = face.box
-            skipped.append(
-                f"{label}: face {i + 1} at ({x:.0f}, {y:.0f}) is too small to align well "
-                f"(eyes {face.eye_distance:.0f} px apart, need {min_eye_distance:.0f}); left unchanged"
+    with own_pipeline(pipeline) as pipe:
+        check_model_template(model, pipe.template.name)
+        rgb = getattr(image, "rgb", image)
+        alpha = getattr(image, "alpha", None)
+        label = name or getattr(image, "name", None) or "the photo"
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise InvalidParameterError(
+                f"{label}: expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}"
             )
-        else:
-            usable.append(face)
-    if not usable:
-        raise FaceError(
-            f"{label}: no face large enough to edit ({len(faces)} found, eyes less than "
-            f"{min_eye_distance:.0f} px apart)"
-        )
-
-    aligned = [align_face(rgb, face, template=tpl, size=size) for face in usable]
-    marks = poses = None
-    if a != 0.0 and method_of(model).needs_landmarks:
-        # methods that need the head's pose get the landmarker's full analysis (3-D points, scores)
-        needs_pose = method_of(model).needs_pose
-        marker = shared_landmarker(blendshapes=needs_pose)
-        marks, kept, poses = [], [], ([] if needs_pose else None)
-        for i, (face, al) in enumerate(zip(usable, aligned, strict=True)):
-            found = marker.analyze(al.crop)
-            points = found.landmarks if found is not None else None
-            if landmarks_filter is not None:
-                points = landmarks_filter(i, points)
-            if points is None:
-                x, y, w, h = face.box
-                skipped.append(
-                    f"{label}: face at ({x:.0f}, {y:.0f}) has no clear landmarks (turned away, covered "
-                    "or blurred); left unchanged"
+        size = tuple(int(v) for v in getattr(model, "image_size_", (128, 128)))
+        usable, skipped = pipe.select(rgb, label, largest_only, faces)
+        aligned = pipe.align(rgb, usable, size)
+        marks = poses = None
+        method = method_of(model)
+        if a != 0.0 and method.needs_landmarks:
+            # methods that need the head's pose get the landmarker's full analysis (3-D points, scores)
+            found = pipe.landmarks(
+                usable, aligned, label, pose=method.needs_pose, landmarks_filter=landmarks_filter
+            )
+            skipped += found.skipped
+            if not found.kept:
+                raise FaceError(
+                    f"{label}: no face clear enough to edit; use a photo with a sharp, front-facing face"
                 )
-                continue
-            marks.append(points)
-            kept.append(i)
-            if poses is not None:
-                poses.append(found)
-        if not kept:
-            raise FaceError(
-                f"{label}: no face clear enough to edit; use a photo with a sharp, front-facing face"
-            )
-        usable = [usable[i] for i in kept]
-        aligned = [aligned[i] for i in kept]
-    crops_in = np.stack([al.crop for al in aligned])
-    out = rgb.copy()
-    if a == 0.0:
-        crops_out = crops_in.copy()
-    else:
-        crops_out = _edit_faces(out, model, a, aligned, marks, crops_in=crops_in, poses=poses)
-    results = []
-    for face, al, c_in, c_out in zip(usable, aligned, crops_in, crops_out, strict=True):
-        results.append(
-            FaceResult(
-                box=face.box,
-                crop_in=c_in,
-                crop_out=c_out,
-                score=face.score,
-                eye_distance=face.eye_distance,
-                region=al.region,
-            )
+            usable = [usable[i] for i in found.kept]
+            aligned = [aligned[i] for i in found.kept]
+            marks, poses = found.landmarks, (found.analyses if method.needs_pose else None)
+        crops_in = np.stack([al.crop for al in aligned])
+        out = rgb.copy()
+        if a == 0.0:
+            crops_out = crops_in.copy()
+        else:
+            crops_out = _edit_faces(out, model, a, aligned, marks, crops_in=crops_in, poses=poses)
+    results = [
+        FaceResult(
+            box=face.box,
+            crop_in=c_in,
+            crop_out=c_out,
+            score=face.score,
+            eye_distance=face.eye_distance,
+            region=al.region,
         )
+        for face, al, c_in, c_out in zip(usable, aligned, crops_in, crops_out, strict=True)
+    ]
     return SynthesisResult(image=out, alpha=alpha, faces=results, skipped=skipped, name=label)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from conftest import run_cli
 from PIL import Image
-from videoclips import clip_frames, read_frames
+
+from testclips import clip_frames, read_frames
 
 
 def test_animated_gif_is_a_clip_and_animated_webp_is_refused(tmp_path):

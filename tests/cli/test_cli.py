@@ -512,6 +512,9 @@ def test_train_refuses_a_mesh_mr_model_with_a_huge_lam_on_photos(london, tmp_pat
     args += ["--target-dir", tmp_path / "smiling", "--shape-lam", "0.1", "-o", out]
     proc = run_cli("train", *args, "--lam", "1e300")
     _one_line_error(proc, "lam 1e+300 is too large", "use a smaller lam")
+    proc = run_cli("train", *args, "--lid-sink", "2")
+    _one_line_error(proc, "--lid-sink", "[0, 1]")
+    assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["neutral", "smiling"]  # nothing written
     assert run_cli("train", *args).returncode == 0 and out.is_file()  # the default lam is fine
 

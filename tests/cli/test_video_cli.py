@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 
 from conftest import run_cli
-from videoclips import frame_times, make_clip, make_vfr_clip, raw_h264, read_frames
 
 from demo.examples import grace_hopper_path
+from testclips import frame_times, make_clip, make_vfr_clip, raw_h264, read_frames
 
 
 def test_synthesize_videos_and_photos_in_one_run(tmp_path):

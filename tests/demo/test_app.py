@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import socket
 import subprocess
@@ -23,11 +22,12 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from demo import build_demo, launch_options  # noqa: E402
-from demo.engine import ModelCatalog, backend_choices, live_frame  # noqa: E402
+from demo.catalog import ModelCatalog  # noqa: E402
+from demo.engine import backend_choices, live_frame  # noqa: E402
 from demo.examples import example_photos, grace_hopper_path  # noqa: E402
 from demo.weightmaps import render_weight_maps  # noqa: E402
 from mr_core import MaskedRegression  # noqa: E402
-from mr_core.face import DEFAULT_TEMPLATE, FaceDetector, align_photo  # noqa: E402
+from mr_core.face import DEFAULT_TEMPLATE, FaceDetector, FacePipeline, align_photo  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
 
 # Gradio's own event bookkeeping (pandas) warns on every request; not this project's concern.
@@ -386,14 +386,14 @@ def test_demo_without_models_says_so(tmp_path):
 
 def test_live_frame(models_dir, portrait):
     catalog = ModelCatalog(models_dir)
-    with FaceDetector() as det:
+    with FacePipeline() as pipe:
         frame = read_image(portrait).rgb
-        out = live_frame(catalog, frame, "smile", 1.0, detector=det)
+        out = live_frame(catalog, frame, "smile", 1.0, pipeline=pipe)
         assert out.shape == frame.shape and np.any(out != frame)
         blank = np.full((480, 640, 3), 90, np.uint8)
-        assert np.array_equal(live_frame(catalog, blank, "smile", 1.0, detector=det), blank)
+        assert np.array_equal(live_frame(catalog, blank, "smile", 1.0, pipeline=pipe), blank)
         rgba = np.dstack([frame, np.full(frame.shape[:2], 255, np.uint8)])
-        assert live_frame(catalog, rgba, "smile", 1.0, detector=det).shape == frame.shape
+        assert live_frame(catalog, rgba, "smile", 1.0, pipeline=pipe).shape == frame.shape
         assert live_frame(catalog, None, "smile") is None
 
 
@@ -438,21 +438,6 @@ def test_shipped_models_in_the_demo_menu_and_how_it_works_panel():
         model.weights_, model.bias_, model.receptive_field, motion=model.displacement_
     )
     assert with_motion.shape[1] > plain.shape[1]  # the learned-motion panel is added
-
-
-def test_api_page_example_is_a_photo_with_a_face(url):
-    """The API page's example call uses a portrait (the example photo), not Gradio's placeholder."""
-    import httpx
-
-    info = httpx.get(f"{url}gradio_api/info", timeout=30).json()
-    params = info["named_endpoints"]["/synthesize"]["parameters"]
-    example = json.dumps(params[0]["example_input"])
-    assert "bus.png" not in example
-    assert "grace_hopper.jpg" in example
-    train = info["named_endpoints"]["/train"]["parameters"]
-    examples = json.dumps([p["example_input"] for p in train])
-    assert "sample_file.pdf" not in examples and "Hello!!" not in examples
-    assert examples.count("grace_hopper.jpg") >= 2 and "surprised" in examples
 
 
 def test_status_says_when_a_face_already_shows_the_models_expression():

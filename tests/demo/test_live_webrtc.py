@@ -27,7 +27,7 @@ BITS, CELL = 10, 16  # each sent frame carries its number: BITS black or white s
 
 
 def camera_frames(n: int = 30) -> list[np.ndarray]:
-    from videoclips import clip_frames
+    from testclips import clip_frames
 
     return list(clip_frames(n, (W, H)))
 
@@ -146,14 +146,14 @@ def test_a_slow_edit_drops_frames_instead_of_queueing_them(server):
 
 def test_the_live_editor_works_through_the_transport(server):
     from mr_core.core.modelfile import resolve_model
-    from mr_core.face import FaceDetector
+    from mr_core.face import FacePipeline
     from mr_core.methods import load_model
     from mr_core.synthesis.live import LiveEditor
 
     frames = camera_frames()
     model = load_model(resolve_model("smile", None))
-    with FaceDetector() as det:
-        editor = LiveEditor(det)
+    with FacePipeline() as pipe:
+        editor = LiveEditor(pipe)
         got, _, peer = roundtrip(server, frames, lambda rgb, t: editor.edit(rgb, model, 1.5, t), seconds=4.0)
     assert editor.frames_with_face >= 3 and got
     # the mouth region differs from the nearest camera frame far more than the backdrop does
@@ -202,14 +202,14 @@ def test_a_live_session_applies_its_settings_and_the_face_editor_per_frame():
     preset and sliders (on top of the expression's model)."""
     from dataclasses import replace
 
-    from demo.engine import ModelCatalog
+    from demo.catalog import ModelCatalog
     from demo.live_tab import LiveSession, LiveSettings
-    from mr_core.face import FaceDetector
+    from mr_core.face import FacePipeline
 
     frames = camera_frames(8)
     catalog = ModelCatalog()
-    with FaceDetector() as det:
-        sess = LiveSession(det)
+    with FacePipeline() as pipe:
+        sess = LiveSession(pipe)
         assert np.array_equal(sess.process(frames[0], 0.0), frames[0])  # no expression chosen yet
         sess.settings = LiveSettings(catalog=catalog, expression="smile", intensity=0.0)
         assert np.array_equal(sess.process(frames[1], 0.1), frames[1])

@@ -30,7 +30,8 @@ from mr_core.core.modelfile import MODELS_DIR  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from test_train_tab import files, london_pairs  # noqa: E402
-from videoclips import make_clip  # noqa: E402
+
+from testclips import make_clip  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -144,7 +145,7 @@ def test_the_train_tab_says_what_happens_to_a_users_models(tmp_path):
     assert "deleted when you close the page" not in page
     assert "keeps at most 3 of your models" in page and "60 minutes after you trained or uploaded it" in page
     # "How it works" names what ships (item 20)
-    assert "Mesh + MR* models (the shipped ones" in page and "models (the default)" not in page
+    assert "the shipped models and the Train tab use mesh + MR" in page and "(the default)" not in page
 
 
 def test_one_pixel_limit_for_every_way_a_photo_arrives(tmp_path, london):
@@ -197,7 +198,7 @@ def test_failed_requests_leave_no_folder_and_the_server_sweeps_old_files(tmp_pat
         assert not store.root.exists()  # no session folder for a failed training
         clip = make_clip(tmp_path / "clip.mp4", n=4, audio=False)
         out = c.predict(handle_file(str(clip)), "smile", 1.0, api_name="/synthesize_video")
-        out = Path(out["video"] if isinstance(out, dict) else out)
+        out = Path(out[0])
         # the result is written once, where Gradio serves it from (no copy)
         results = [p for p in temp.rglob("*.mp4") if p.name.startswith("clip-smile")]
         assert len(results) == 1, results

@@ -185,7 +185,7 @@ def test_bad_model_files_get_one_sentence(client, held_out, tmp_path):
 
 
 def test_a_trained_expression_works_in_the_video_tab_of_the_same_session(url, london, tmp_path):
-    from tests.videoclips import make_clip, read_frames
+    from testclips import make_clip, read_frames
 
     user, other = Client(url, verbose=False), Client(url, verbose=False)
     src, tgt = london_pairs(london, 30, 8)
@@ -193,7 +193,7 @@ def test_a_trained_expression_works_in_the_video_tab_of_the_same_session(url, lo
     assert status.startswith("Trained 'wink' on 8 pairs"), status
     clip = make_clip(tmp_path / "clip.mp4", n=12, audio=False)
     result = user.predict(handle_file(str(clip)), "wink (yours)", 1.0, api_name="/synthesize_video")
-    frames, _ = read_frames(Path(result["video"] if isinstance(result, dict) else result))
+    frames, _ = read_frames(Path(result[0]))
     assert len(frames) == 12
     with pytest.raises(AppError, match="Unknown expression 'wink \\(yours\\)'"):
         other.predict(handle_file(str(clip)), "wink (yours)", 1.0, api_name="/synthesize_video")

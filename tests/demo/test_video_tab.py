@@ -6,8 +6,10 @@ import contextlib
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
-from videoclips import frame_times, make_clip, make_vfr_clip, read_frames
+
+from testclips import frame_times, make_clip, make_vfr_clip, read_frames
 
 gr = pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
@@ -49,16 +51,44 @@ def client():
 def test_api_signature(client):
     info = client.view_api(print_info=False, return_format="dict")
     params = info["named_endpoints"]["/synthesize_video"]["parameters"]
-    assert [p["parameter_name"] for p in params] == ["video", "expression", "intensity"]
+    assert [p["parameter_name"] for p in params] == [
+        "video", "expression", "intensity", "preset", "targets", "use_model"
+    ]  # fmt: skip
+    assert [p["parameter_has_default"] for p in params][3:] == [True, True, True]
 
 
 def test_synthesize_video_returns_the_edited_clip(client, tmp_path):
     src = make_clip(tmp_path / "clip.mp4", n=20)
     result = client.predict(handle_file(str(src)), "smile", 1.0, api_name="/synthesize_video")
-    path = Path(result["video"] if isinstance(result, dict) else result)
+    path = Path(result[0])
     frames, facts = read_frames(path)
     assert len(frames) == 20 and (facts["width"], facts["height"], facts["codec"]) == (320, 240, "h264")
     assert facts["audio_packets"] == read_frames(src)[1]["audio_packets"]
+
+
+def test_the_face_editor_edits_a_clip_alone_or_on_top_of_the_expression(client, tmp_path):
+    """The Video tab's face editor controls: a preset alone changes the frames and the status says what
+    edited them; with the expression on, both are named; an unknown preset is one sentence."""
+    src = make_clip(tmp_path / "clip.mp4", n=10, audio=False)
+    before = read_frames(src)[0]
+    alone = client.predict(
+        handle_file(str(src)), "smile", 1.0, "surprised", "", False, api_name="/synthesize_video"
+    )
+    assert "edited by the face editor (preset surprised) at intensity 1" in alone[1], alone[1]
+    frames = read_frames(Path(alone[0]))[0]
+    assert len(frames) == 10
+    changed = np.mean(
+        [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(frames, before, strict=True)]
+    )
+    both = client.predict(
+        handle_file(str(src)), "smile", 1.0, "none", "jawOpen=0.5", True, api_name="/synthesize_video"
+    )
+    assert "edited by 'smile' and the face editor (targets jawOpen=0.5)" in both[1], both[1]
+    plain = client.predict(handle_file(str(src)), "smile", 1.0, api_name="/synthesize_video")
+    assert "edited by 'smile' at intensity 1" in plain[1], plain[1]
+    assert changed > 0.5, changed  # the editor moved the face (H.264 alone changes less than this)
+    with pytest.raises(Exception, match=r"Preset must be one of none, happy, .*, got 'grin'\."):
+        client.predict(handle_file(str(src)), "smile", 1.0, "grin", "", False, api_name="/synthesize_video")
 
 
 def test_bad_and_oversized_clips_are_sentences(client, tmp_path):
@@ -76,7 +106,7 @@ def test_a_phone_clip_keeps_its_frame_times_and_errors_name_only_the_upload(clie
     src = tmp_path / "phone.mp4"
     times = make_vfr_clip(src, [10 if i % 2 else 56 for i in range(16)])
     result = client.predict(handle_file(str(src)), "smile", 1.0, api_name="/synthesize_video")
-    out = frame_times(Path(result["video"] if isinstance(result, dict) else result))
+    out = frame_times(Path(result[0]))
     assert len(out) == 16 and max(abs(a - b) for a, b in zip(out, times, strict=True)) < 1e-3, out
     # Errors name the file as uploaded: no server folder, process id or cache hash.
     whole = make_clip(tmp_path / "web.mp4", n=12, audio=False).read_bytes()
@@ -90,15 +120,16 @@ def test_a_phone_clip_keeps_its_frame_times_and_errors_name_only_the_upload(clie
 
 
 def test_edit_clip_reports_frames_without_a_face(tmp_path):
-    from demo.engine import ModelCatalog
-    from mr_core.face import FaceDetector
+    from demo.catalog import ModelCatalog
+    from mr_core.face import FacePipeline
 
     src = make_clip(tmp_path / "empty.mp4", n=8, face_frames=set(), audio=False)
-    with FaceDetector() as det:
-        path, status = edit_clip(ModelCatalog(MODELS_DIR), str(src), "smile", 1.0, detector=det)
+    with FacePipeline() as pipe:
+        path, status = edit_clip(ModelCatalog(MODELS_DIR), str(src), "smile", 1.0, pipeline=pipe)
     assert Path(path).is_file() and len(read_frames(Path(path))[0]) == 8
     assert (
-        status == "8 frames, 0 with a face (0 faces followed), audio none. No face was found in any "
+        status == "8 frames, 0 with a face (0 faces followed), audio none, edited by 'smile' at intensity 1. "
+        "No face was found in any "
         "frame; the clip is unchanged."
     )
 

@@ -16,6 +16,7 @@ from mr_core import cli
 from mr_core.data import read_name_list, to_gray, to_uint8
 from mr_core.errors import DataError
 from mr_core.evaluation import evaluate as ev
+from mr_core.evaluation import report as summary_report
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
@@ -177,19 +178,19 @@ def test_summary_report_and_sheet(tmp_path):
         ),
         ev.PairResult("c", error="no face found"),
     ]
-    summary = ev.summarize(results)
+    summary = summary_report.summarize(results)
     assert summary["evaluated"] == 2 and summary["failed"] == 1
     assert summary["psnr"] == pytest.approx(20.0) and summary["psnr_n"] == 1  # inf is left out
     assert summary["fraction"] == pytest.approx(1 / 3) and summary["fraction_n"] == 1
     assert summary["fraction_aggregate"] == pytest.approx((0.2 - 0.05) / (0.36 - 0.05))
-    path = ev.write_report(tmp_path / "out" / "report.json", ev.build_report(results))
+    path = summary_report.write_report(tmp_path / "out" / "report.json", summary_report.build_report(results))
     report = json.loads(path.read_text())
     assert report["pairs"][1]["psnr"] is None and report["pairs"][2]["error"] == "no face found"
     assert [p.name for p in path.parent.iterdir()] == ["report.json"]  # no temporary file left
-    sheet = ev.contact_sheet(results, columns=2)
+    sheet = summary_report.contact_sheet(results, columns=2)
     assert sheet.dtype == np.uint8 and sheet.shape[2] == 3
     assert sheet.shape[1] >= 2 * 3 * 128  # small crops are enlarged
-    ev.write_contact_sheet(tmp_path / "sheet.png", results)
+    summary_report.write_contact_sheet(tmp_path / "sheet.png", results)
     assert Image.open(tmp_path / "sheet.png").size[0] > 0
 
 
@@ -226,14 +227,14 @@ def test_model_description_names_the_method_and_its_settings():
     from mr_core.core.modelfile import MODELS_DIR
 
     model = load_model(MODELS_DIR / "smile.safetensors")
-    info = ev.model_description(model, MODELS_DIR / "smile.safetensors")
+    info = summary_report.model_description(model, MODELS_DIR / "smile.safetensors")
     assert info["method"] == "mesh-mr" and info["target"] == "smiling"
     assert info["shape_lam"] == model.shape_lam_ > 0 and info["mirror"] is True
     assert isinstance(info["open_only"], bool) and info["image_size"] == [256, 256]
     json.dumps(info, allow_nan=False)  # goes into report.json as is
-    paper = ev.model_description(load_model(MODELS_DIR / "smile-paper.safetensors"))
+    paper = summary_report.model_description(load_model(MODELS_DIR / "smile-paper.safetensors"))
     assert paper["method"] == "mr" and paper["scaling"] == "minmax" and "texture_sigma" not in paper
-    assert ev.model_description(_IdentityModel())["method"] == "mr"  # a model without the attribute
+    assert summary_report.model_description(_IdentityModel())["method"] == "mr"  # a model without the attribute
 
 
 def test_cli_reports_photos_without_a_partner(tmp_path, capsys):

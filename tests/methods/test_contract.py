@@ -101,3 +101,13 @@ def test_every_method_fits_saves_loads_edits_and_runs_in_the_cli(name, london, d
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "results").rglob("*.png"))) >= len(names)
+
+
+def test_the_shipped_method_is_found_where_the_methods_are():
+    """The shipped models' class is exported beside the others, at the top and in mr_core.methods."""
+    import mr_core
+    from mr_core import methods
+    from mr_core.core.modelfile import resolve_model
+
+    assert mr_core.MeshRegressionModel is methods.MeshRegressionModel is mr_core.get_method("mesh-mr")
+    assert type(mr_core.load_model(resolve_model(expression="smile"))) is mr_core.MeshRegressionModel

@@ -10,7 +10,7 @@ from conftest import run_cli
 
 from mr_core import load_model, read_metadata
 from mr_core.errors import DataError, InvalidParameterError, ModelFileError, NotFittedError
-from mr_core.face import DEFAULT_TEMPLATE, align_photo, default_detector
+from mr_core.face import DEFAULT_TEMPLATE, align_photo
 from mr_core.imageio import read_image
 from mr_core.methods import ShapeTextureModel, edit_crops
 from mr_core.methods.shape_texture import face_statistics, to_canonical
@@ -271,7 +271,7 @@ def test_photo_synthesis_moves_pixels_only_around_the_face(london_model):
 
     model = load_model(london_model[0])
     photo = read_image(LONDON / "neutral" / "002.jpg").rgb
-    result = synthesize(photo, model, detector=default_detector())
+    result = synthesize(photo, model)
     diff = np.abs(result.image.astype(int) - photo.astype(int)).sum(axis=2)
     ys, xs = np.nonzero(diff)
     assert len(ys) > 1000 and diff.max() > 30

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from videoclips import clip_frames
 
 from mr_core.core.modelfile import resolve_model
 from mr_core.errors import InvalidParameterError
-from mr_core.face import FaceDetector
+from mr_core.face import FaceDetector, FacePipeline
 from mr_core.face.landmarks import Landmarker
 from mr_core.methods import load_model
 from mr_core.synthesis import synthesize
 from mr_core.synthesis.live import LiveEditor
+from testclips import clip_frames
 
 FPS = 30.0
 
@@ -28,6 +28,12 @@ def detector():
         yield det
 
 
+@pytest.fixture(scope="module")
+def pipeline(detector):
+    with FacePipeline(detector) as pipe:
+        yield pipe
+
+
 class CountingLandmarker(Landmarker):
     def __init__(self):
         super().__init__(blendshapes=False)
@@ -39,9 +45,9 @@ class CountingLandmarker(Landmarker):
         return face
 
 
-def test_frames_come_back_edited_and_frames_without_a_face_unchanged(smile, detector):
+def test_frames_come_back_edited_and_frames_without_a_face_unchanged(smile, pipeline):
     frames = list(clip_frames(20, (320, 240), face_frames=set(range(8))))
-    editor = LiveEditor(detector)
+    editor = LiveEditor(pipeline)
     outs = [editor.edit(f, smile, 1.0, i / FPS) for i, f in enumerate(frames)]
     changed = [int((np.abs(o.astype(int) - f) > 8).sum()) for o, f in zip(outs, frames, strict=True)]
     assert min(changed[:8]) > 300, changed  # pixels visibly changed (mouth, cheeks)
@@ -50,9 +56,9 @@ def test_frames_come_back_edited_and_frames_without_a_face_unchanged(smile, dete
     assert editor.frames == 20 and 8 <= editor.frames_with_face < 20
 
 
-def test_intensity_applies_per_frame_and_zero_leaves_the_frame(smile, detector):
+def test_intensity_applies_per_frame_and_zero_leaves_the_frame(smile, pipeline):
     frames = list(clip_frames(4, (320, 240), motion=False))
-    editor = LiveEditor(detector)
+    editor = LiveEditor(pipeline)
     assert np.array_equal(editor.edit(frames[0], smile, 0.0, 0.0), frames[0])
     weak = editor.edit(frames[1], smile, 0.5, 1 / FPS)
     strong = editor.edit(frames[2], smile, 1.5, 2 / FPS)
@@ -60,11 +66,11 @@ def test_intensity_applies_per_frame_and_zero_leaves_the_frame(smile, detector):
     assert d(strong, frames[2]) > 1.5 * d(weak, frames[1]) > 0
 
 
-def test_landmarks_are_smoothed_over_time_and_found_every_other_frame(smile, detector):
+def test_landmarks_are_smoothed_over_time_and_found_every_other_frame(smile, pipeline):
     """A still face with sensor noise: the landmarks used for the warp move less than those found."""
     frames = list(clip_frames(24, (320, 240), motion=False, noise=4.0))
     marker = CountingLandmarker()
-    editor = LiveEditor(detector, landmarker=marker)
+    editor = LiveEditor(pipeline, landmarker=marker)
     used = []
     for i, f in enumerate(frames):
         editor.edit(f, smile, 1.0, i / FPS)
@@ -75,30 +81,30 @@ def test_landmarks_are_smoothed_over_time_and_found_every_other_frame(smile, det
     assert np.std(steady[4:], axis=0).mean() < 0.6 * np.std(raw[2:], axis=0).mean()
 
 
-def test_every_frame_landmarks_and_the_photo_pipeline_agree_on_a_first_frame(smile, detector):
+def test_every_frame_landmarks_and_the_photo_pipeline_agree_on_a_first_frame(smile, pipeline):
     frame = next(clip_frames(1, (320, 240), motion=False))
-    live = LiveEditor(detector, landmarks_every=1).edit(frame, smile, 1.0, 0.0)
-    photo = synthesize(frame, smile, 1.0, largest_only=True, detector=detector).image
+    live = LiveEditor(pipeline, landmarks_every=1).edit(frame, smile, 1.0, 0.0)
+    photo = synthesize(frame, smile, 1.0, largest_only=True, pipeline=pipeline).image
     assert np.array_equal(live, photo)
 
 
-def test_bad_frames_and_settings_say_what_is_wrong(smile, detector):
-    editor = LiveEditor(detector)
+def test_bad_frames_and_settings_say_what_is_wrong(smile, pipeline):
+    editor = LiveEditor(pipeline)
     with pytest.raises(InvalidParameterError, match="RGB uint8"):
         editor.edit(np.zeros((10, 10), np.uint8), smile, 1.0, 0.0)
     with pytest.raises(InvalidParameterError, match="intensity"):
         editor.edit(np.zeros((10, 10, 3), np.uint8), smile, 2.0, 0.0)
     with pytest.raises(InvalidParameterError, match="landmarks_every"):
-        LiveEditor(detector, landmarks_every=0).edit(np.zeros((10, 10, 3), np.uint8), smile, 1.0, 0.0)
+        LiveEditor(pipeline, landmarks_every=0).edit(np.zeros((10, 10, 3), np.uint8), smile, 1.0, 0.0)
     with pytest.raises(InvalidParameterError, match="detect_every must be an integer >= 1, got 0"):
-        LiveEditor(detector, detect_every=0).edit(np.zeros((10, 10, 3), np.uint8), smile, 1.0, 0.0)
+        LiveEditor(pipeline, detect_every=0).edit(np.zeros((10, 10, 3), np.uint8), smile, 1.0, 0.0)
 
 
-def test_the_detector_skips_the_frames_the_landmarker_runs_on(smile, detector):
+def test_the_detector_skips_the_frames_the_landmarker_runs_on(smile, pipeline):
     """A moving face: the detector and the landmarker take turns, every frame is still edited, and the
     frames differ little from those of a detector run on every frame."""
     frames = list(clip_frames(16, (320, 240)))
-    turns, every = LiveEditor(detector), LiveEditor(detector, detect_every=1)
+    turns, every = LiveEditor(pipeline), LiveEditor(pipeline, detect_every=1)
     outs = [turns.edit(f, smile, 1.0, i / FPS) for i, f in enumerate(frames)]
     ref = [every.edit(f, smile, 1.0, i / FPS) for i, f in enumerate(frames)]
     assert turns.detector_runs <= 9 and every.detector_runs == 16, (turns.detector_runs, every.detector_runs)
@@ -110,9 +116,9 @@ def test_the_detector_skips_the_frames_the_landmarker_runs_on(smile, detector):
     assert np.mean(apart) < 0.35 * np.mean(edit), (apart, edit)
 
 
-def test_time_going_back_starts_the_stream_anew(smile, detector):
+def test_time_going_back_starts_the_stream_anew(smile, pipeline):
     frames = list(clip_frames(3, (320, 240)))
-    editor = LiveEditor(detector)
+    editor = LiveEditor(pipeline)
     editor.edit(frames[0], smile, 1.0, 5.0)
     editor.edit(frames[1], smile, 1.0, 5.1)
     first = editor._tracker
@@ -140,13 +146,13 @@ def test_a_video_landmarker_follows_the_stream_and_agrees_with_the_image_one(det
     assert moves(1) <= moves(0), (moves(1), moves(0))
 
 
-def test_the_face_editor_edits_a_live_stream_with_steady_scores(detector):
+def test_the_face_editor_edits_a_live_stream_with_steady_scores(pipeline):
     """A preset applied live: the frames change, and a still face's edit stays still (the blendshape scores
     the rig moves the face by are averaged over the landmarker's finds)."""
     from mr_core.synthesis import make_editor
 
     frames = list(clip_frames(12, (320, 240), motion=False))
-    editor = LiveEditor(detector)
+    editor = LiveEditor(pipeline)
     model = make_editor(None, preset="surprised", refine=0)
     outs = [editor.edit(f, model, 1.0, i / FPS) for i, f in enumerate(frames)]
     changed = [int((np.abs(o.astype(int) - f) > 8).sum()) for o, f in zip(outs, frames, strict=True)]

@@ -18,7 +18,14 @@ from PIL import Image
 
 from mr_core.cli import main
 from mr_core.errors import FaceError, InvalidParameterError
-from mr_core.face import ASSETS_DIR, DEFAULT_TEMPLATE, DETECTOR_MODELS, FaceDetector, align_photo
+from mr_core.face import (
+    ASSETS_DIR,
+    DEFAULT_TEMPLATE,
+    DETECTOR_MODELS,
+    FaceDetector,
+    FacePipeline,
+    align_photo,
+)
 from mr_core.imageio import read_image, write_image
 from mr_core.synthesis import SynthesisResult, synthesize
 
@@ -41,6 +48,12 @@ def detector():
     det = FaceDetector()
     yield det
     det.close()
+
+
+@pytest.fixture(scope="module")
+def pipeline(detector):
+    with FacePipeline(detector) as pipe:
+        yield pipe
 
 
 @pytest.fixture(scope="module")
@@ -82,32 +95,32 @@ class ShiftModel:
 
 
 # ------------------------------------------------------------------------------ library
-def test_intensity_zero_is_identity(model, photo, detector):
-    res = synthesize(photo, model, intensity=0.0, detector=detector)
+def test_intensity_zero_is_identity(model, photo, detector, pipeline):
+    res = synthesize(photo, model, intensity=0.0, pipeline=pipeline)
     assert isinstance(res, SynthesisResult)
     assert np.array_equal(res.image, photo.rgb)
     assert len(res.faces) == 1 and np.array_equal(res.faces[0].crop_in, res.faces[0].crop_out)
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.51, float("nan"), "strong"])
-def test_intensity_out_of_range(model, photo, detector, bad):
+def test_intensity_out_of_range(model, photo, detector, bad, pipeline):
     with pytest.raises(InvalidParameterError, match="intensity"):
-        synthesize(photo, model, intensity=bad, detector=detector)
+        synthesize(photo, model, intensity=bad, pipeline=pipeline)
 
 
-def test_output_is_the_blend_of_input_and_prediction(model, photo, detector):
-    res = synthesize(photo, model, intensity=0.5, detector=detector)
+def test_output_is_the_blend_of_input_and_prediction(model, photo, detector, pipeline):
+    res = synthesize(photo, model, intensity=0.5, pipeline=pipeline)
     f = res.faces[0]
     x = f.crop_in / 255.0
     expected = np.clip(x + 0.5 * (model.predict(x[None])[0] - x), 0, 1)
     assert np.abs(f.crop_out / 255.0 - expected).max() <= 0.5 / 255 + 1e-6
     assert res.image.shape == photo.rgb.shape and res.image.dtype == np.uint8
-    full = synthesize(photo, model, intensity=1.0, detector=detector)
+    full = synthesize(photo, model, intensity=1.0, pipeline=pipeline)
     assert np.abs(full.image.astype(int) - photo.rgb).sum() > np.abs(res.image.astype(int) - photo.rgb).sum()
 
 
-def test_background_is_untouched(model, photo, detector):
-    res = synthesize(photo, model, intensity=1.5, detector=detector)
+def test_background_is_untouched(model, photo, detector, pipeline):
+    res = synthesize(photo, model, intensity=1.5, pipeline=pipeline)
     changed = np.any(res.image != photo.rgb, axis=2)
     x, y, w, h = detector.detect(photo.rgb)[0].box
     assert changed.any()
@@ -115,75 +128,76 @@ def test_background_is_untouched(model, photo, detector):
     assert not changed[: max(0, int(y - h / 2))].any()
 
 
-def test_gray_model_changes_all_three_channels_by_the_luma_change(photo, detector):
-    res = synthesize(photo, ShiftModel(channels=1, shift=0.1), intensity=1.0, detector=detector)
+def test_gray_model_changes_all_three_channels_by_the_luma_change(photo, detector, pipeline):
+    res = synthesize(photo, ShiftModel(channels=1, shift=0.1), intensity=1.0, pipeline=pipeline)
     f = res.faces[0]
     d = f.crop_out.astype(int) - f.crop_in.astype(int)
     inside = np.all(f.crop_in < 200, axis=2)  # where the +25.5 change is not clipped
     assert np.all(np.abs(d[inside] - 25.5) <= 0.51)
 
 
-def test_minmax_model_predicts_in_its_own_scaling(photo, detector):
-    res = synthesize(photo, ShiftModel(scaling="minmax", shift=0.0), intensity=1.0, detector=detector)
+def test_minmax_model_predicts_in_its_own_scaling(photo, detector, pipeline):
+    res = synthesize(photo, ShiftModel(scaling="minmax", shift=0.0), intensity=1.0, pipeline=pipeline)
     f = res.faces[0]
     assert np.abs(f.crop_out.astype(int) - f.crop_in.astype(int)).max() <= 1
 
 
-def test_model_with_another_template_is_refused(photo, detector):
+def test_model_with_another_template_is_refused(photo, detector, pipeline):
     with pytest.raises(FaceError, match="'other-v9'.*'mp-eyes-nose-v1'"):
-        synthesize(photo, ShiftModel(template="other-v9"), detector=detector)
-    synthesize(photo, ShiftModel(template=None), detector=detector)  # unknown template: accepted
+        synthesize(photo, ShiftModel(template="other-v9"), pipeline=pipeline)
+    synthesize(photo, ShiftModel(template=None), pipeline=pipeline)  # unknown template: accepted
 
 
-def test_every_face_or_only_the_largest(model, detector):
+def test_every_face_or_only_the_largest(model, detector, pipeline):
     a = read_image(london()[-1]).rgb
     b = cv2.resize(read_image(london()[-2]).rgb, (300, 300), interpolation=cv2.INTER_AREA)
     group = np.full((512, 900, 3), 200, np.uint8)
     group[:, :512] = a
     group[100:400, 560:860] = b
-    res = synthesize(group, model, detector=detector)
+    res = synthesize(group, model, pipeline=pipeline)
     assert len(res.faces) == 2
     assert res.faces[0].box[2] > res.faces[1].box[2]  # largest first
-    one = synthesize(group, model, largest_only=True, detector=detector)
+    one = synthesize(group, model, largest_only=True, pipeline=pipeline)
     assert len(one.faces) == 1
     assert np.array_equal(one.image[:, 540:], group[:, 540:])
 
 
 def test_small_faces_are_reported(model, photo, detector):
     with pytest.raises(FaceError, match="no face large enough"):
-        synthesize(photo, model, detector=detector, min_eye_distance=1000, name="x.jpg")
+        synthesize(photo, model, pipeline=FacePipeline(detector, min_eye_distance=1000), name="x.jpg")
     group = np.full((512, 700, 3), 200, np.uint8)
     group[:, :512] = photo.rgb
     group[200:264, 600:664] = cv2.resize(photo.rgb, (64, 64), interpolation=cv2.INTER_AREA)
     faces = detector.detect_all(group)  # what synthesize looks for: the small face too (tiles)
     assert len(faces) == 2
-    res = synthesize(group, model, detector=detector, min_eye_distance=faces[0].eye_distance - 1)
+    least = faces[0].eye_distance - 1
+    res = synthesize(group, model, pipeline=FacePipeline(detector, min_eye_distance=least))
     assert len(res.faces) == 1
     assert len(res.skipped) == 1
     assert all("too small" in s for s in res.skipped)
 
 
-def test_no_face(model, detector):
+def test_no_face(model, detector, pipeline):
     with pytest.raises(FaceError, match="blank.png: no face found"):
-        synthesize(np.full((200, 200, 3), 90, np.uint8), model, detector=detector, name="blank.png")
+        synthesize(np.full((200, 200, 3), 90, np.uint8), model, pipeline=pipeline, name="blank.png")
 
 
-def test_alpha_gray_and_sixteen_bit_inputs(model, photo, detector, tmp_path):
+def test_alpha_gray_and_sixteen_bit_inputs(model, photo, detector, tmp_path, pipeline):
     alpha = np.full(photo.rgb.shape[:2], 180, np.uint8)
     path = write_image(tmp_path / "a.png", photo.rgb, alpha)
-    res = synthesize(read_image(path), model, detector=detector)
+    res = synthesize(read_image(path), model, pipeline=pipeline)
     assert np.array_equal(res.alpha, alpha)
 
     gray = Image.fromarray(photo.rgb).convert("L")
-    res = synthesize(read_image(_png(gray)), model, detector=detector)
+    res = synthesize(read_image(_png(gray)), model, pipeline=pipeline)
     assert res.image.shape == photo.rgb.shape
 
     sixteen = Image.fromarray(np.asarray(gray).astype(np.uint16) * 257)
-    res = synthesize(read_image(_png(sixteen)), model, detector=detector)
+    res = synthesize(read_image(_png(sixteen)), model, pipeline=pipeline)
     assert len(res.faces) == 1
 
 
-def test_exif_rotated_photo(model, photo, detector, tmp_path):
+def test_exif_rotated_photo(model, photo, detector, tmp_path, pipeline):
     stored = np.ascontiguousarray(np.rot90(photo.rgb, k=1))  # as a sideways camera stores it
     exif = Image.Exif()
     exif[0x0112] = 6  # display: rotate 90 degrees clockwise
@@ -191,7 +205,7 @@ def test_exif_rotated_photo(model, photo, detector, tmp_path):
     Image.fromarray(stored).save(path, exif=exif.tobytes(), quality=95)
     img = read_image(path)
     assert img.rgb.shape == photo.rgb.shape
-    res = synthesize(img, model, detector=detector)
+    res = synthesize(img, model, pipeline=pipeline)
     assert res.image.shape == photo.rgb.shape and len(res.faces) == 1
 
 

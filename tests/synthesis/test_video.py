@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from videoclips import frame_times, make_clip, make_vfr_clip, raw_h264, read_frames
 
 from mr_core.core.modelfile import resolve_model
 from mr_core.errors import InvalidParameterError, VideoError
-from mr_core.face import DetectedFace, FaceDetector, FaceTracker, OneEuroFilter, interpolate_faces
+from mr_core.face import (
+    DetectedFace,
+    FaceDetector,
+    FacePipeline,
+    FaceTracker,
+    OneEuroFilter,
+    interpolate_faces,
+)
 from mr_core.methods import load_model
-from mr_core.synthesis import VideoLimits, probe_video, synthesize_video
+from mr_core.synthesis import VideoLimits, VideoOptions, probe_video, synthesize_video
+from testclips import frame_times, make_clip, make_vfr_clip, raw_h264, read_frames
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +96,9 @@ class CountingDetector(FaceDetector):
 def test_detector_runs_on_every_other_frame_and_the_frames_between_match(tmp_path, smile):
     src = make_clip(tmp_path / "clip.mp4", n=20, size=(320, 240), audio=False, lossless=True)
     with CountingDetector() as every2, CountingDetector() as every1:
-        a = synthesize_video(src, tmp_path / "every2.mp4", smile, 1.0, detector=every2)
-        b = synthesize_video(src, tmp_path / "every1.mp4", smile, 1.0, detector=every1, detect_every=1)
+        with FacePipeline(every2) as p2, FacePipeline(every1) as p1:
+            a = synthesize_video(src, tmp_path / "every2.mp4", smile, 1.0, pipeline=p2)
+            b = synthesize_video(src, tmp_path / "every1.mp4", smile, 1.0, pipeline=p1, options=VideoOptions(detect_every=1))
     # keyframes 0, 2, ..., 18; frame 19 has no keyframe after it and is detected itself
     assert (every2.calls, every1.calls) == (11, 20)
     assert a.frames_with_face == b.frames_with_face == a.frames_edited == 20
@@ -105,7 +113,7 @@ def test_detector_runs_on_every_other_frame_and_the_frames_between_match(tmp_pat
     assert np.mean(apart) < 0.4 * np.mean(edit), (apart, edit)
     assert np.mean(apart[1::2]) < 1.3 * np.mean(apart[2::2]) + 0.3, apart
     with pytest.raises(InvalidParameterError, match="detect_every"):
-        synthesize_video(src, tmp_path / "bad.mp4", smile, detect_every=0)
+        synthesize_video(src, tmp_path / "bad.mp4", smile, options=VideoOptions(detect_every=0))
 
 
 def test_video_keeps_size_rate_frames_rotation_audio_and_changes_the_face(tmp_path, smile):

@@ -1,4 +1,6 @@
-"""Small test clips made on the spot: the Grace Hopper portrait moved and scaled over a backdrop, a tone."""
+"""Small test clips made on the spot: the Grace Hopper portrait moved and scaled over a backdrop, a tone.
+
+Shared by the tests and the benchmarks (a module of the source tree, not of the installed package)."""
 
 from __future__ import annotations
 
