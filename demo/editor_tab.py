@@ -271,7 +271,7 @@ def mount_editor_tab(load, intensity, *, pipeline, speak, concurrency_limit: int
     for (_, _, key), s in zip(SLIDERS, sliders, strict=True):
         # as the slider moves: each move edits the prepared faces again; moves that come while one is
         # being edited collapse into the last one (no queue of stale edits)
-        s.input(
+        moved = s.input(
             on_slider,
             inputs=[prepared, intensity, *sliders],
             outputs=[result, status],
@@ -281,6 +281,7 @@ def mount_editor_tab(load, intensity, *, pipeline, speak, concurrency_limit: int
             trigger_mode="always_last",
             **common,
         )
+        keep_error(moved, status, f"editor_slider_{key}")
     for name, button in zip(PRESETS, buttons, strict=True):
         pressed = button.click(
             on_preset(name),

@@ -150,7 +150,10 @@ def synthesize_photo(
         f"{what} by '{entry.name}' ({entry.method_label}) at intensity {float(intensity):g} in {seconds * 1000:.0f} ms "
         f"on {describe_backend(backend)}; {loaded.rgb.shape[1]}×{loaded.rgb.shape[0]} photo."
     )
-    note = already_showing_note(entry.name, entry.source, entry.target, [face.crop_in for face in res.faces])
+    marker = pipeline.landmarker(pose=True) if pipeline is not None else None  # the one with blendshapes
+    note = already_showing_note(
+        entry.name, entry.source, entry.target, [face.crop_in for face in res.faces], marker
+    )
     if note:
         status += f" Note: {note}."
     return PhotoResult(

@@ -5,7 +5,8 @@ Gradio's copies of results, the Video tab's results, the sessions' models): :cla
 removes there the files older than :data:`MAX_AGE` (what Gradio's own ``delete_cache`` does with
 the files it knows of, but also those a killed server, an interrupted upload or a failed request
 left behind), the empty folders, and, while the folder holds more than :data:`MAX_BYTES`, the oldest
-files (never one younger than :data:`MIN_AGE`, which a request may still be using).
+files (never one younger than :data:`MIN_AGE`, which a request may still be using, and never one the
+page still offers: the examples' copies, which Gradio makes once when the page is built).
 :func:`lifespan` runs it when the server starts and every :data:`EVERY` seconds, sweeps the
 sessions' models that are over their time to live, and removes every session's models when the
 server stops.
@@ -20,6 +21,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +57,8 @@ class SweepReport:
 
 
 class TempSweeper:
-    """Keep the folder ``root`` within ``max_age`` seconds and ``max_bytes`` bytes."""
+    """Keep the folder ``root`` within ``max_age`` seconds and ``max_bytes`` bytes; ``keep`` gives, at each
+    sweep, the paths that stay whatever their age (the files the page's examples point to)."""
 
     def __init__(
         self,
@@ -64,9 +67,11 @@ class TempSweeper:
         max_age: float = MAX_AGE,
         max_bytes: int = MAX_BYTES,
         min_age: float = MIN_AGE,
+        keep: Callable[[], Iterable[str | os.PathLike]] | None = None,
     ) -> None:
         self.root = Path(root)
         self.max_age, self.max_bytes, self.min_age = float(max_age), int(max_bytes), float(min_age)
+        self.keep = keep
 
     def sweep(self, now: float | None = None) -> SweepReport:
         """Remove what is too old, then the oldest files while over the byte budget."""
@@ -75,10 +80,13 @@ class TempSweeper:
         if not self.root.is_dir():
             return report
         kept: list[tuple[float, int, Path]] = []  # (mtime, size, path)
+        offered = {os.path.abspath(p) for p in self.keep()} if self.keep is not None else set()
         swept: set[str] = set()  # folders this sweep removed something from
         for folder, _dirs, files in os.walk(self.root, topdown=False):
             for name in files:
                 path = Path(folder) / name
+                if os.path.abspath(path) in offered:
+                    continue
                 try:
                     st = path.lstat()
                 except OSError:

@@ -151,6 +151,12 @@ def _about(catalog, expression, user=None) -> str:
         return ""
 
 
+def example_files(blocks: gr.Blocks) -> set[str]:
+    """The copies of the examples' files that the page offers (Gradio makes them once, when the page is
+    built, and its own clean-up keeps them): the sweeper of the upload folder must keep them too."""
+    return {path for block in blocks.blocks.values() for path in getattr(block, "keep_in_cache", ())}
+
+
 def build_demo(
     models_dir: str | os.PathLike | None = None,
     *,
@@ -213,5 +219,5 @@ def build_demo(
 
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
     # swept on start, every few minutes and at the end by the lifespan of launch_options()
-    demo.housekeeping = Housekeeping(TempSweeper(temp_root), sessions)
+    demo.housekeeping = Housekeeping(TempSweeper(temp_root, keep=lambda: example_files(demo)), sessions)
     return demo

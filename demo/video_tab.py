@@ -228,7 +228,8 @@ def mount_video_tab(
 
     clip_in, clip_out, preset, targets, use_model, sliders, run, status = _layout()
     for (_, _, key), slider in zip(SLIDERS, sliders, strict=True):
-        slider.input(
+        # (nothing else sets these sliders, so any change of value is the user's)
+        slider.change(
             sliders_to_targets,
             inputs=sliders,
             outputs=[targets],

@@ -70,6 +70,26 @@ def test_an_error_sentence_stays_in_the_status_line(browser, url):  # noqa: F811
         page.close()
 
 
+def test_a_face_editor_slider_error_stays_in_its_status_line(browser, url):  # noqa: F811
+    """A slider moved before any photo: the sentence saying what to do stays in the editor's status line
+    after its pop-up has gone."""
+    page = _open(browser, url)
+    try:
+        page.get_by_role("tab", name="Face editor", exact=True).click()
+        blink = page.locator("#slider-eyeBlink input[type=number]")
+        blink.fill("0.6")
+        blink.press("Enter")
+        blink.blur()
+        sentence = "Upload a photo (or take one with the webcam) first."
+        status = page.locator("#editor-status")
+        status.get_by_text(sentence, exact=False).wait_for(timeout=30_000)
+        page.wait_for_timeout(11_000)
+        assert page.locator('[data-testid="toast-body"]').count() == 0  # the pop-up has gone
+        assert sentence in status.inner_text() and status.get_by_text(sentence, exact=False).is_visible()
+    finally:
+        page.close()
+
+
 def test_a_phone_screen_shows_the_whole_expression_name(browser, url):  # noqa: F811
     """At 390 px the menu shows only the start of "smile — for neutral faces: ..."; the whole name is
     written out below it, within the screen, and nothing is wider than the screen."""
@@ -143,9 +163,11 @@ def test_the_train_example_pairs_train_an_expression(browser, url):  # noqa: F81
             timeout=30_000,
         )
         page.locator("#train").click()
-        page.locator("#train-status").get_by_text("Trained 'smile' on 6 pairs", exact=False).wait_for(
-            timeout=120_000
+        status = page.locator("#train-status")
+        page.wait_for_function(
+            "() => /Trained|Error/.test(document.querySelector('#train-status').innerText)", timeout=240_000
         )
+        assert "Trained 'smile' on 6 pairs" in status.inner_text(), status.inner_text()
     finally:
         page.close()
 

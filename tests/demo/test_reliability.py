@@ -216,6 +216,27 @@ def test_the_sweep_keeps_the_folder_within_its_byte_budget(tmp_path):
     assert report.bytes_left == 4000 and left == ["f6.bin", "f7.bin", "f8.bin", "f9.bin"], (report, left)
 
 
+def test_the_sweep_keeps_the_files_the_page_offers_as_examples(tmp_path, monkeypatch):
+    """Gradio copies the examples' files once, when the page is built; however old they get, the sweep of
+    the upload folder leaves them (or the examples would stop working an hour after the start)."""
+    from demo.ui import build_demo, example_files
+
+    root = tmp_path / "uploads"  # this page's own upload folder: the sweep below empties it
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(root))
+    demo = build_demo(MODELS_DIR)
+    offered = sorted(example_files(demo))
+    assert offered and all(Path(p).is_file() and root in Path(p).parents for p in offered), offered
+    stray = root / "stray" / "left.bin"
+    stray.parent.mkdir()
+    stray.write_bytes(b"z")
+    later = time.time() + 7200  # two hours on: older than the age limit, and a budget of 0 bytes
+    report = TempSweeper(root, keep=lambda: example_files(demo), max_bytes=0, min_age=0).sweep(now=later)
+    assert all(Path(p).is_file() for p in offered), report
+    assert not stray.exists() and report.files_removed >= 1  # what the page does not offer goes
+    TempSweeper(root, max_bytes=0, min_age=0).sweep(now=later)
+    assert not any(Path(p).exists() for p in offered)  # a sweep that is not told keeps nothing
+
+
 def _tampered(tmp_path: Path, name: str, scale: float = 1.0, **meta) -> Path:
     """The shipped smile model with its weights scaled and metadata values replaced."""
     from safetensors import safe_open
