@@ -26,7 +26,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "demo"))
 
 from gradio_client import Client, handle_file  # noqa: E402
 
@@ -48,7 +47,7 @@ def main() -> int:
     if not (LONDON / "neutral").is_dir():
         print(f"the London set is not here ({LONDON})", file=sys.stderr)
         return 1
-    from test_app import serve
+    from demo import serve_local as serve
 
     names = sorted(p.name for p in (LONDON / "neutral").glob("*.jpg"))
     train_tab.MAX_PAIRS = max(args.pairs)

@@ -9,9 +9,11 @@ errors are spoken in :mod:`.messages`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import os
+import socket
 from pathlib import Path
 
 import gradio as gr
@@ -38,7 +40,7 @@ from .sessions import SessionStore
 from .train_tab import mount_train_tab
 from .video_tab import mount_video_tab
 
-__all__ = ["CONCURRENCY_LIMIT", "MAX_FILE_SIZE", "QUEUE_SIZE", "build_demo", "launch_options"]
+__all__ = ["CONCURRENCY_LIMIT", "MAX_FILE_SIZE", "QUEUE_SIZE", "build_demo", "launch_options", "serve_local"]
 
 #: Requests allowed to wait; beyond that new ones are told the queue is full.
 QUEUE_SIZE = 64
@@ -98,6 +100,24 @@ def launch_options() -> dict:
         "allowed_paths": [str(PAIRS_DIR), str(examples_folder())],
         "app_kwargs": {"middleware": [Middleware(BodyLimit), Middleware(ApiCheck)], "lifespan": lifespan},
     }
+
+
+@contextlib.contextmanager
+def serve_local(models_dir: str | os.PathLike | None = None, port: int | None = None):
+    """The demo on 127.0.0.1 (a free port unless ``port``), in a thread, for benchmarks and tests: yields
+    its URL and always closes it."""
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    app = build_demo(models_dir)
+    app.launch(
+        **launch_options(), server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
 
 
 def _shared_controls(catalog: ModelCatalog):

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("gradio")
 
 from gradio_client import Client, handle_file  # noqa: E402
-from test_app import free_port  # noqa: E402
+from servers import free_port  # noqa: E402
 
 from demo import build_demo, launch_options  # noqa: E402
 from mr_core.core.modelfile import MODELS_DIR  # noqa: E402

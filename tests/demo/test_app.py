@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +19,7 @@ gradio_client = pytest.importorskip("gradio_client")
 
 from gradio_client import Client, handle_file  # noqa: E402
 
-from demo import build_demo, launch_options  # noqa: E402
+from demo import build_demo  # noqa: E402
 from demo.catalog import ModelCatalog  # noqa: E402
 from demo.engine import backend_choices, live_frame  # noqa: E402
 from demo.examples import example_photos, grace_hopper_path  # noqa: E402
@@ -29,6 +27,9 @@ from demo.weightmaps import render_weight_maps  # noqa: E402
 from mr_core import MaskedRegression  # noqa: E402
 from mr_core.face import DEFAULT_TEMPLATE, FaceDetector, FacePipeline, align_photo  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from servers import free_port, serve  # noqa: E402
 
 # Gradio's own event bookkeeping (pandas) warns on every request; not this project's concern.
 pytestmark = [
@@ -78,26 +79,6 @@ def make_models(folder: Path, n_pairs: int = 24) -> Path:
         folder / "neutral.safetensors"
     )
     return folder
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(models_dir: Path):
-    """The demo on a free local port (in a thread); yields its URL and always closes it."""
-    app = build_demo(models_dir)
-    port = free_port()
-    app.launch(
-        **launch_options(), server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
-    )
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
 
 
 # --------------------------------------------------------------------------- fixtures

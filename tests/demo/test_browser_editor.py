@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import pytest
-from test_browser import browser, url  # noqa: F401  (the shared fixtures)
 
 pytestmark = [
     pytest.mark.slow,

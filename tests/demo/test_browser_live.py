@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_FLAGS
+from servers import CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = [
     pytest.mark.slow,
@@ -327,7 +327,7 @@ def test_live_falls_back_to_the_http_stream_when_webrtc_cannot_connect(tmp_path)
 
 
 def _serve():
-    from test_app import serve
+    from servers import serve
 
     from mr_core.core.modelfile import MODELS_DIR
 

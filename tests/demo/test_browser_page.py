@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_browser import CHROMIUM, browser, url  # noqa: E402, F401 (fixtures)
 
 pytestmark = [
     pytest.mark.slow,

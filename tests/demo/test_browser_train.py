@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_browser import CHROMIUM, browser, url  # noqa: E402, F401 (fixtures)
 
 pytestmark = [
     pytest.mark.slow,

@@ -17,7 +17,7 @@ pytestmark = [
 def client():
     pytest.importorskip("gradio")
     from gradio_client import Client
-    from test_app import serve
+    from servers import serve
 
     from mr_core.core.modelfile import MODELS_DIR
 

@@ -29,7 +29,7 @@ from mr_core.core.modelfile import MODELS_DIR  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from test_train_tab import files, london_pairs  # noqa: E402
+from servers import files, london_pairs  # noqa: E402
 
 from testclips import make_clip  # noqa: E402
 

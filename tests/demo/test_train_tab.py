@@ -21,7 +21,7 @@ from mr_core.core.modelfile import MODELS_DIR  # noqa: E402
 from mr_core.methods import load_model  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_app import serve  # noqa: E402
+from servers import files, london_pairs, serve  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,15 +30,6 @@ pytestmark = [
 ]
 
 AppError = gradio_client.exceptions.AppError
-
-
-def london_pairs(london: Path, start: int, n: int) -> tuple[list[str], list[str]]:
-    names = sorted(p.name for p in (london / "neutral").glob("*.jpg"))[start : start + n]
-    return [str(london / "neutral" / x) for x in names], [str(london / "smiling" / x) for x in names]
-
-
-def files(paths) -> list:
-    return [handle_file(str(p)) for p in paths]
 
 
 @pytest.fixture(scope="module")
