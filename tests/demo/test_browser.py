@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from servers import browser, url  # noqa: E402, F401 (the shared fixtures)
 
 pytestmark = [
     pytest.mark.slow,
@@ -19,7 +20,7 @@ pytestmark = [
 ]
 
 
-def test_upload_pick_expression_and_synthesize(browser, url, tmp_path):
+def test_upload_pick_expression_and_synthesize(browser, url, tmp_path):  # noqa: F811
     from demo.examples import grace_hopper_path
 
     photo = grace_hopper_path()
@@ -59,7 +60,7 @@ def test_upload_pick_expression_and_synthesize(browser, url, tmp_path):
     assert not errors, errors
 
 
-def test_error_clears_the_previous_status(browser, url, tmp_path):
+def test_error_clears_the_previous_status(browser, url, tmp_path):  # noqa: F811
     """After a success, a photo without a face shows the error with what to do, and neither the status
     line nor the result and crops show the previous photo's any more."""
     import numpy as np
@@ -97,7 +98,7 @@ def test_error_clears_the_previous_status(browser, url, tmp_path):
         page.close()
 
 
-def test_a_file_that_is_not_a_photo_is_refused_when_uploaded(browser, url, tmp_path):
+def test_a_file_that_is_not_a_photo_is_refused_when_uploaded(browser, url, tmp_path):  # noqa: F811
     """A text file given as the photo is refused as soon as it is uploaded: the status line says why,
     and the photo input is cleared (no broken-image frame waiting for Synthesize)."""
     from demo.examples import grace_hopper_path
@@ -128,7 +129,7 @@ def test_a_file_that_is_not_a_photo_is_refused_when_uploaded(browser, url, tmp_p
         page.close()
 
 
-def test_api_page_offers_no_mcp_and_asks_for_none(browser, url):
+def test_api_page_offers_no_mcp_and_asks_for_none(browser, url):  # noqa: F811
     """This app serves no MCP: the API page shows no MCP tab and makes no request for MCP tools (which
     would fail with 404 and an error in the browser's console); the other tabs are there."""
     page = browser.new_page(viewport={"width": 1280, "height": 1100})

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from servers import browser, url  # noqa: E402, F401 (the shared fixtures)
 
 pytestmark = [
     pytest.mark.slow,

@@ -12,6 +12,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from servers import browser, url  # noqa: E402, F401 (the shared fixtures)
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
