@@ -149,18 +149,7 @@ def _layout():
                     buttons=["download"],
                 )
                 status = gr.Markdown(label="Status", elem_id="editor-status")
-        sliders = []
-        with gr.Row(elem_id="editor-sliders"):
-            for region in dict.fromkeys(r for r, _, _ in SLIDERS):
-                with gr.Column(min_width=220), gr.Group():
-                    gr.Markdown(f"**{region}**")
-                    for r, label, key in SLIDERS:
-                        if r == region:
-                            sliders.append(
-                                checked_slider(
-                                    key, 0.0, 1.0, value=0.0, step=0.05, label=label, elem_id=f"slider-{key}"
-                                )
-                            )
+        sliders = slider_grid("editor-sliders", "slider-")
 
         # for the API's one-call /edit_face: what the page sets with buttons and sliders
         api_preset = with_example(gr.Textbox(visible=False, label="preset"), "surprised")
@@ -247,6 +236,24 @@ def _handlers(load, pipeline, speak, sliders):
         )
 
     return on_photo, on_slider, on_preset, on_copy
+
+
+def slider_grid(row_id: str, slider_prefix: str) -> list:
+    """The face editor's sliders (:data:`SLIDERS`), 0 to 1, in one column per region of the face; their
+    elem_ids are ``slider_prefix`` + the blendshape name.  Call inside a Blocks context."""
+    sliders = []
+    with gr.Row(elem_id=row_id):
+        for region in dict.fromkeys(r for r, _, _ in SLIDERS):
+            with gr.Column(min_width=220), gr.Group():
+                gr.Markdown(f"**{region}**")
+                for r, label, key in SLIDERS:
+                    if r == region:
+                        sliders.append(
+                            checked_slider(
+                                key, 0.0, 1.0, value=0.0, step=0.05, label=label, elem_id=f"{slider_prefix}{key}"
+                            )
+                        )
+    return sliders
 
 
 def mount_editor_tab(load, intensity, *, pipeline, speak, concurrency_limit: int = 2):

@@ -21,8 +21,8 @@ from mr_core.errors import MRError
 from mr_core.methods.face_editor import PRESETS, preset_targets
 from mr_core.synthesis.editing import editor_notes
 
-from .components import checked_slider, user_error
-from .editor_tab import SLIDERS
+from .components import user_error
+from .editor_tab import SLIDERS, slider_grid
 
 __all__ = ["FaceControls", "bind_face_controls", "face_controls"]
 
@@ -49,24 +49,7 @@ def face_controls() -> FaceControls:
                 gr.Button(name.capitalize(), size="sm", elem_id=f"live-preset-{name}") for name in PRESETS
             ]
             clear = gr.Button("No edit", size="sm", elem_id="live-preset-none")
-        sliders = []
-        with gr.Row(elem_id="live-sliders"):
-            for region in dict.fromkeys(r for r, _, _ in SLIDERS):
-                with gr.Column(min_width=220), gr.Group():
-                    gr.Markdown(f"**{region}**")
-                    for r, label, key in SLIDERS:
-                        if r == region:
-                            sliders.append(
-                                checked_slider(
-                                    key,
-                                    0.0,
-                                    1.0,
-                                    value=0.0,
-                                    step=0.05,
-                                    label=label,
-                                    elem_id=f"live-slider-{key}",
-                                )
-                            )
+        sliders = slider_grid("live-sliders", "live-slider-")
         status = gr.Markdown(NOTHING_ASKED, elem_id="live-face-status")
     return FaceControls(presets, clear, sliders, status)
 

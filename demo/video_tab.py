@@ -24,8 +24,8 @@ from mr_core.methods.face_editor import PRESETS, FaceEditor
 from mr_core.synthesis import VideoLimits, editor_notes, make_editor, synthesize_video
 
 from .catalog import session_catalog
-from .components import checked_radio, checked_slider, require_files, with_example
-from .editor_tab import SLIDERS
+from .components import checked_radio, require_files, with_example
+from .editor_tab import SLIDERS, slider_grid
 from .examples import example_clip, example_url
 from .messages import keep_error
 
@@ -168,24 +168,7 @@ def _editor_controls():
                 info="Apply the Expression chosen above too (mesh + MR models only).",
                 elem_id="video-use-model",
             )
-        sliders = []
-        with gr.Row(elem_id="video-sliders"):
-            for region in dict.fromkeys(r for r, _, _ in SLIDERS):
-                with gr.Column(min_width=220), gr.Group():
-                    gr.Markdown(f"**{region}**")
-                    for r, label, key in SLIDERS:
-                        if r == region:
-                            sliders.append(
-                                checked_slider(
-                                    key,
-                                    0.0,
-                                    1.0,
-                                    value=0.0,
-                                    step=0.05,
-                                    label=label,
-                                    elem_id=f"video-slider-{key}",
-                                )
-                            )
+        sliders = slider_grid("video-sliders", "video-slider-")
         targets = gr.Textbox(
             value="",
             label="Targets",
