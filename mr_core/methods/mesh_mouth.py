@@ -53,7 +53,11 @@ def eye_white(x: np.ndarray, L) -> np.ndarray | None:
     """The colour (3,) of the eye whites of a float crop ``x`` (h, w, 3) with its points ``L``: the
     median of the brighter half of the eyes' openings outside the irises; ``None`` when they hold
     fewer than 4 pixels (closed eyes)."""
-    pix = eye_white_pixels(x, L)
+    return _white_of(eye_white_pixels(x, L))
+
+
+def _white_of(pix: np.ndarray) -> np.ndarray | None:
+    """The eye whites' colour (:func:`eye_white`) of the pixels :func:`eye_white_pixels` gave."""
     if len(pix) < 4:
         return None
     bright = pix[pix.mean(axis=1) >= np.median(pix.mean(axis=1))]
@@ -188,14 +192,15 @@ class MouthLook:
         near = np.argsort(d2)[:BANK_NEAREST]
         wts = np.exp(-4.0 * (d2[near] / max(float(d2[near[0]]), 1e-12) - 1.0))
         wts = (wts / wts.sum()).astype(np.float32)
-        white = eye_white(x, L)
+        pix = eye_white_pixels(x, L)
+        white = _white_of(pix)
         target = hue if white is None else (wts @ self.mouth_white_[near]) * white
         out = pred + soft[..., None] * (target - mean).astype(np.float32)
         # the detail scales with the light: a dim photo's teeth have dim edges
         gain = float(np.mean(target)) / max(float(colour.mean()), 1e-6)
         out[y0:y1, x0:x1] += gain * np.tensordot(wts, bank[near], axes=1)
         if white is not None:  # never brighter over the eye whites than real teeth are
-            limit = _brightest_tenth(_lightness(eye_white_pixels(x, L))) + TEETH_OVER_WHITES
+            limit = _brightest_tenth(_lightness(pix)) + TEETH_OVER_WHITES
             box, inner, fade = out[y0:y1, x0:x1], hard[y0:y1, x0:x1], soft[y0:y1, x0:x1, None]
             for _ in range(3):  # the scaling is exact but for the sRGB curve's linear toe
                 teeth = _brightest_tenth(_lightness(box[inner]))

@@ -43,7 +43,8 @@ from ..face import mesh
 from . import mesh_file, mesh_shape
 from .mesh_file import EXTRA_TENSORS
 from .mesh_mouth import MouthLook
-from .mesh_render import front_last, mesh_warp, mouth_mask, signed_areas, soft_eye_mask
+from .mesh_plan import forget_plans, shape_plan
+from .mesh_render import front_last, signed_areas
 from .mesh_shape import check_landmarks, choose_lam, ridge, similarity, still_points, to_frame
 from .texture import TEXTURE_CONSTRAINTS, TextureModel
 
@@ -203,6 +204,7 @@ class MeshRegressionModel(MouthLook, TextureModel):
         self.n_shape_pairs_ = len(S) // (2 if self.mirror else 1)
         self._reference_raster = self._facing = None
         self._mouth_masks = None
+        forget_plans(self)
         self._mouth_sum, self._mouth_crops = np.zeros(3), []
         self._bank_keys, self._bank_white = [], []
         self.mouth_bank_ = self.mouth_keys_ = self.mouth_white_ = None
@@ -386,35 +388,18 @@ class MeshRegressionModel(MouthLook, TextureModel):
             )
         a = float(intensity)
         L = np.asarray(landmarks, dtype=np.float64)
-        La = self.predict_landmarks(L, a)
-        raster, moving = mesh_warp(L, La, self._front_last(La), (h, w))
-        scale = w / 256.0
-        # The eyes' openings keep their own pixels: no motion (even where a folded triangle covers
-        # them) and no change of colour, the lids' inner edges included.
-        eyes = soft_eye_mask(La, (h, w))
-        ident = geometry.identity_map((h, w))
-        moving = ident + (moving - ident) * (1.0 - eyes)[..., None]
-        to_ref = raster.map(self.reference_shape_.astype(np.float64) - 0.5, (h, w))
-        moved = geometry.warp_image(x, moving)
-        pred = np.asarray(tex.predict(self.normalise(x, L)[None])[0], dtype=np.float32)
+        # what depends on the landmarks alone (the same for the next crop with the same ones)
+        plan = shape_plan(self, L, a)
+        moved = geometry.warp_image(x, plan.moving)
+        pred = np.asarray(tex.predict(geometry.warp_image(x, plan.to_norm, "linear")[None])[0], dtype=np.float32)
         pred = self._dress_mouth(pred, x, L)
-        content = geometry.warp_image(pred, to_ref, "linear")
+        content = geometry.warp_image(pred, plan.to_ref, "linear")
         diff = content - moved
-        mouth = mouth_mask(La, (h, w))  # the edited shape's opening, with the lips' inner edges
-        face = np.zeros((h, w), dtype=np.float32)
-        outline = np.round(La[list(mesh.face_outline())] * 16).astype(np.int32)
-        cv2.fillPoly(face, [outline], 1.0, lineType=cv2.LINE_AA, shift=4)
-        face = cv2.GaussianBlur(face, (0, 0), 4.0 * scale)
-        # MR's change is blurry where the input is sharp (the irises, lashes): in the eyes it would
-        # lighten the iris, so the low frequencies come from the skin around them (normalised
-        # convolution) and the eyes themselves get none.
-        keep = 1.0 - eyes
-        low = cv2.GaussianBlur(diff * (keep * (1.0 - mouth))[..., None], (0, 0), 3.0 * scale)
-        low /= np.maximum(cv2.GaussianBlur(keep, (0, 0), 3.0 * scale), 0.05)[..., None]
-        change = min(a, 1.0) * mouth[..., None] * diff
-        shade = a * float(getattr(self, "shading_gain", 1.0))
-        change += shade * ((1.0 - mouth) * face * keep)[..., None] * low
-        return moved, change.astype(np.float32), (moving - ident).astype(np.float32)
+        low = cv2.GaussianBlur(diff * plan.low_weight, (0, 0), 3.0 * (w / 256.0))
+        low /= plan.low_norm
+        change = plan.mouth_change * diff
+        change += plan.shade_weight * low
+        return moved, change.astype(np.float32), plan.motion.copy()
 
 
     def edit(self, x: np.ndarray, intensity: float = 1.0, landmarks=None, poses=None):

@@ -440,3 +440,38 @@ def test_the_lower_lids_sink_only_as_far_as_lid_sink_allows(trained, london):
     back = load_model(copy)
     assert (back.lid_sink, back.lid_gain, back.shading_gain) == (0.35, 6.0, 1.25)
     assert read_metadata(copy)["lid_sink"] == "0.35"
+
+
+def test_an_edit_with_the_same_landmarks_again_is_what_a_fresh_model_gives(london):
+    """What an edit computes from the landmarks alone is kept for the next crop with the same ones (a live
+    stream's frames between two landmarker runs): the result is bit-identical to a model that never saw
+    them, for another crop too; a changed setting or intensity is not served from what was kept."""
+    from mr_core import shipped_models
+    from mr_core.face import FacePipeline
+
+    rgb = read_image(london / "neutral" / f"{HELD_OUT[0]}.jpg").rgb
+    with FacePipeline() as pipe:
+        (face,) = pipe.select(rgb, "photo", True)[0]
+        (al,) = pipe.align(rgb, [face], (256, 256))
+        (L,) = pipe.landmarks([face], [al], "photo").landmarks
+    x = al.crop.astype(np.float32) / 255.0
+    other = np.roll(x, 3, axis=1)  # another crop: the next frame, the face a little further on
+    path = shipped_models()["smile"]
+    model = load_model(path)
+    first = model.edit_one(x, L)
+    first[2][:] = 0  # what an edit returns belongs to its caller
+    for crop in (x, other):
+        kept, fresh = model.edit_one(crop, L), load_model(path).edit_one(crop, L)
+        for a, b in zip(kept, fresh, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert np.abs(model.edit_one(x, L)[2]).max() > 0.5
+    for setting, value in (("motion_gain", 1.3), ("shading_gain", 0.5)):
+        changed, fresh = load_model(path), load_model(path)
+        changed.edit_one(x, L)
+        setattr(changed, setting, value)
+        setattr(fresh, setting, value)
+        for a, b in zip(changed.edit_one(x, L), fresh.edit_one(x, L), strict=True):
+            np.testing.assert_array_equal(a, b)
+    half = model.edit_one(x, L, 0.5)
+    assert not np.array_equal(half[2], model.edit_one(x, L)[2])
+    np.testing.assert_array_equal(half[1], load_model(path).edit_one(x, L, 0.5)[1])
