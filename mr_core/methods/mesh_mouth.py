@@ -121,6 +121,14 @@ class MouthLook:
             self._mouth_masks = (hard.astype(bool), soft, box)
         return self._mouth_masks
 
+    def _soft_in_box(self, soft: np.ndarray, box) -> bool:
+        """Whether the soft mask of :meth:`_mouth` is 0 everywhere outside its box (found once)."""
+        held = getattr(self, "_soft_boxed", None)
+        if held is None or held[0] is not soft:
+            y0, y1, x0, x1 = box
+            held = self._soft_boxed = (soft, np.count_nonzero(soft) == np.count_nonzero(soft[y0:y1, x0:x1]))
+        return held[1]
+
     def _add_mouths(self, B: np.ndarray, Y: np.ndarray, S: np.ndarray, T: np.ndarray) -> None:
         """Collect the shape-normalised targets' mouth openings (colour sums and crops of the box),
         their faces' keys (from the sources' points ``S``) and their colour over the eye whites of
@@ -195,7 +203,12 @@ class MouthLook:
         pix = eye_white_pixels(x, L)
         white = _white_of(pix)
         target = hue if white is None else (wts @ self.mouth_white_[near]) * white
-        out = pred + soft[..., None] * (target - mean).astype(np.float32)
+        shift = (target - mean).astype(np.float32)
+        if self._soft_in_box(soft, (y0, y1, x0, x1)):  # the same sums where they change anything
+            out = pred.copy()
+            out[y0:y1, x0:x1] = pred[y0:y1, x0:x1] + soft[y0:y1, x0:x1, None] * shift
+        else:
+            out = pred + soft[..., None] * shift
         # the detail scales with the light: a dim photo's teeth have dim edges
         gain = float(np.mean(target)) / max(float(colour.mean()), 1e-6)
         out[y0:y1, x0:x1] += gain * np.tensordot(wts, bank[near], axes=1)

@@ -336,7 +336,8 @@ class MeshRegressionModel(MouthLook, TextureModel):
         mg = float(getattr(self, "mouth_gain", 1.0))
         if mg != 1.0:
             lips = L[0, list(mesh.OUTER_LIP + mesh.INNER_LIP)]
-            near = np.sqrt(((L[0][:, None] - lips[None]) ** 2).sum(-1)).min(axis=1)
+            dx, dy = L[0][:, :1] - lips[:, 0], L[0][:, 1:] - lips[:, 1]  # points x lip points
+            near = np.sqrt(dx**2 + dy**2).min(axis=1)
             reach = MOUTH_REACH * float(np.ptp(outline[:, 0]))
             d *= (1.0 + (mg - 1.0) * np.clip(1.0 - near / max(reach, 1e-9), 0.0, 1.0))[:, None]
         lids = [i for lid in mesh_shape.LOWER_LIDS for i in lid]
