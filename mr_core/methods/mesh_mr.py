@@ -72,9 +72,6 @@ LID_GAIN = 1.0
 #: between partly: real mouths are closed or open, and a sliver between them showed as a thin pale
 #: line of teeth (a smile that barely parts the lips, a neutral that does not quite close them).
 CLOSE_BELOW = (0.02, 0.05)
-#: The inner lips' points, upper and lower, paired from one mouth corner to the other.
-_UPPER_INNER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
-_LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
 
 
 class MeshRegressionModel(MouthLook, TextureModel):
@@ -346,14 +343,8 @@ class MeshRegressionModel(MouthLook, TextureModel):
         d[lids] = rise if np.ndim(rise) == 0 else rise[lids]
         out = L[0] + d
         if getattr(self, "shape_frame_", "crop") == "similarity":
-            lo, hi = CLOSE_BELOW
-            close = float(np.clip((hi - mesh.mouth_opening(out[None])[0]) / (hi - lo), 0.0, 1.0))
-            close *= min(float(intensity), 1.0)  # none at intensity 0: the face as it is
-            if close > 0:
-                up, down = list(_UPPER_INNER), list(_LOWER_INNER)
-                mid = 0.5 * (out[up] + out[down])
-                out[up] += close * (mid - out[up])
-                out[down] += close * (mid - out[down])
+            floor = self.open_threshold if getattr(self, "mouth_bank_", None) is not None else None
+            mesh_shape.settle_opening(out, CLOSE_BELOW, floor, min(float(intensity), 1.0))
         return out
 
     def mouth_content(self, x: np.ndarray, landmarks) -> np.ndarray:
@@ -411,7 +402,10 @@ class MeshRegressionModel(MouthLook, TextureModel):
         keep = 1.0 - eyes
         low = cv2.GaussianBlur(diff * (keep * (1.0 - mouth))[..., None], (0, 0), 3.0 * scale)
         low /= np.maximum(cv2.GaussianBlur(keep, (0, 0), 3.0 * scale), 0.05)[..., None]
-        change = min(a, 1.0) * mouth[..., None] * diff
+        # A closed or barely parted mouth gets none of the new content (a pale line between the lips
+        # where a real closed smile shows the dark line of its own lips); it fades in as the lips part.
+        parted = float(np.clip(mesh.mouth_opening(La[None])[0] / CLOSE_BELOW[1], 0.0, 1.0))
+        change = min(a, 1.0) * parted * mouth[..., None] * diff
         shade = a * float(getattr(self, "shading_gain", 1.0))
         change += shade * ((1.0 - mouth) * face * keep)[..., None] * low
         return moved, change.astype(np.float32), (moving - ident).astype(np.float32)
