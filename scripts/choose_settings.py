@@ -39,6 +39,7 @@ DIRECTIONS = {"smile": ("neutral", "smiling"), "neutral": ("smiling", "neutral")
 GAINS = (1.0, 1.2, 1.4, 1.6)
 MOUTH_GAINS = (1.0,)
 LID_GAINS = (1.0,)
+SHADING_GAINS = (1.0,)
 KEYS = ("mouthSmile", "mouthUpperUp", "eyeSquint")
 
 
@@ -59,6 +60,9 @@ def main() -> None:
         "--mouth-gains", type=float, nargs="+", default=list(MOUTH_GAINS), help="mouth gains to try"
     )
     ap.add_argument(
+        "--shading-gains", type=float, nargs="+", default=list(SHADING_GAINS), help="shading gains to try"
+    )
+    ap.add_argument(
         "--cache", type=Path, default=None, help="aligned-crop cache folder (default: a temp folder)"
     )
     ap.add_argument("--out", type=Path, help="also write the markdown table here")
@@ -71,18 +75,24 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache or Path(tmp) / "crops"
-        grid = [(g, m, k) for g in args.gains for m in args.mouth_gains for k in args.lid_gains]
-        for gain, mouth, lid in grid:
+        grid = [
+            (g, m, k, s)
+            for g in args.gains
+            for m in args.mouth_gains
+            for k in args.lid_gains
+            for s in args.shading_gains
+        ]
+        for gain, mouth, lid, shading in grid:
             per_fold = []
             for f, fold in enumerate(folds):
                 exclude = Path(tmp) / f"exclude{f}.txt"
                 exclude.write_text("\n".join(sorted(test | set(fold))) + "\n")
-                model = Path(tmp) / f"g{gain}_m{mouth}_l{lid}_f{f}.safetensors"
+                model = Path(tmp) / f"g{gain}_m{mouth}_l{lid}_s{shading}_f{f}.safetensors"
                 run(
                     "train", "--align", "--method", "mesh-mr", "--source-dir", str(src), "--target-dir", str(tgt),
                     "--source-name", src_name, "--target-name", tgt_name, "--exclude-file", str(exclude),
                     "--crop-cache", str(cache), "--motion-gain", str(gain), "--mouth-gain", str(mouth), "--lid-gain", str(lid),
-                    "-o", str(model),
+                    "--shading-gain", str(shading), "-o", str(model),
                 )  # fmt: skip
                 report = Path(tmp) / model.stem
                 run(
@@ -100,23 +110,24 @@ def main() -> None:
                 fr = [s["changes"].get(key, {}).get("fraction") for s in per_fold]
                 fr = [v for v in fr if v is not None]
                 mean[key] = float(np.mean(fr)) if fr else float("nan")
-            rows.append(((gain, mouth, lid), mean))
+            rows.append(((gain, mouth, lid, shading), mean))
             print(
-                f"gain {gain} mouth {mouth} lid {lid}: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()),
+                f"gain {gain} mouth {mouth} lid {lid} shading {shading}: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()),
                 flush=True,
             )
     best = min(rows, key=lambda r: float(np.mean([abs(r[1][k] - 1.0) for k in KEYS])))[0]
-    head = "| motion gain | mouth gain | lid gain | profile (CV) | median | mouthSmile | mouthUpperUp | eyeSquint | eye SSIM | sharpness |"
-    lines = [head, "|" + "---:|" * 10]
+    head = "| motion gain | mouth gain | lid gain | shading gain | profile (CV) | median | mouthSmile | mouthUpperUp | eyeSquint | eye SSIM | sharpness |"
+    lines = [head, "|" + "---:|" * 11]
     for gain, m in rows:
         mark = "**" if gain == best else ""
         lines.append(
-            f"| {mark}{gain[0]}{mark} | {mark}{gain[1]}{mark} | {mark}{gain[2]}{mark} | {m['profile']:.3f} | {m['median']:.3f} | {m['mouthSmile']:.2f} | "
+            f"| {mark}{gain[0]}{mark} | {mark}{gain[1]}{mark} | {mark}{gain[2]}{mark} | {mark}{gain[3]}{mark} | {m['profile']:.3f} | {m['median']:.3f} | {m['mouthSmile']:.2f} | "
             f"{m['mouthUpperUp']:.2f} | {m['eyeSquint']:.2f} | {m['eye_ssim']:.3f} | {m['sharpness']:.2f} |"
         )
     table = (
         "\n".join(lines)
-        + f"\n\nchosen: motion gain {best[0]}, mouth gain {best[1]}, lid gain {best[2]} (key blendshapes closest to the real change)"
+        + f"\n\nchosen: motion gain {best[0]}, mouth gain {best[1]}, lid gain {best[2]}, shading gain {best[3]}"
+        " (key blendshapes closest to the real change)"
     )
     print(table)
     if args.out:

@@ -23,10 +23,13 @@ Research code: prints a table; ``--sheet`` writes the eye and mouth regions, inp
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mr_core import load_model
 from mr_core.data import read_name_list

@@ -34,6 +34,17 @@ KEY_POINTS = mesh.OUTER_LIP + mesh.INNER_LIP + (2, 152, 175, 199)
 #: London set's training subjects whose lips are apart (35 photos: median +11.4, largest +25.7;
 #: ``scripts/measure_teeth_cap.py``).  Brighter synthetic teeth are darkened to it.
 TEETH_OVER_WHITES = 19.6
+#: The teeth's colour (chromaticity: R, G, B over their sum, of the brightest tenth of the opening)
+#: over that of the same photo's eye whites: the median over those 35 real smiles (quartiles 0.941 to
+#: 0.982, 1.022 to 1.046, 0.992 to 1.034; ``scripts/measure_teeth_cap.py``).  The opening is
+#: recoloured so that its teeth have it: teeth that take the photo's white balance from its eye
+#: whites, not the hue of MR's prediction (cyan against a warm dim webcam face).
+TEETH_HUE_OVER_WHITES = (0.955, 1.040, 1.008)
+#: The chromaticity of those real teeth, 5th and 95th percentiles per channel: the teeth's hue is
+#: kept within it, since what the eye-white mask holds is not always white (a pink caruncle, a
+#: yellowed or reflecting sclera) and teeth that follow it all the way turn pink, yellow or blue.
+TEETH_HUE_RANGE = ((0.341, 0.318, 0.304), (0.374, 0.337, 0.325))
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def _lightness(rgb: np.ndarray) -> np.ndarray:
@@ -47,6 +58,25 @@ def _lightness(rgb: np.ndarray) -> np.ndarray:
 def _brightest_tenth(v: np.ndarray) -> float:
     v = np.sort(np.ravel(v))
     return float(v[-max(1, len(v) // 10) :].mean())
+
+
+def _hue_like_whites(box: np.ndarray, inner: np.ndarray, fade: np.ndarray, white: np.ndarray) -> None:
+    """Recolour the opening ``box`` (h, w, 3, in place; ``fade`` its soft mask) by one gain per
+    channel, its brightness kept, so that its teeth (the brightest tenth of ``inner``) get the eye
+    whites' chromaticity times :data:`TEETH_HUE_OVER_WHITES`, within :data:`TEETH_HUE_RANGE`."""
+    pix = box[inner]
+    if len(pix) < 10:
+        return
+    luma = pix @ _LUMA
+    teeth = pix[luma >= np.quantile(luma, 0.9)].mean(axis=0).astype(np.float64)
+    if teeth.min() <= 1e-4 or float(np.min(white)) <= 1e-4:
+        return
+    want = np.asarray(white, dtype=np.float64) / float(np.sum(white)) * TEETH_HUE_OVER_WHITES
+    for _ in range(3):
+        want = np.clip(want / want.sum(), *TEETH_HUE_RANGE)
+    gain = (want / want.sum()) / (teeth / teeth.sum())
+    gain *= float(teeth @ _LUMA) / float((teeth * gain) @ _LUMA)  # the teeth's brightness kept
+    box *= (1.0 + fade * (gain.astype(np.float32) - 1.0))
 
 
 def eye_white(x: np.ndarray, L) -> np.ndarray | None:
@@ -212,9 +242,10 @@ class MouthLook:
         # the detail scales with the light: a dim photo's teeth have dim edges
         gain = float(np.mean(target)) / max(float(colour.mean()), 1e-6)
         out[y0:y1, x0:x1] += gain * np.tensordot(wts, bank[near], axes=1)
-        if white is not None:  # never brighter over the eye whites than real teeth are
-            limit = _brightest_tenth(_lightness(pix)) + TEETH_OVER_WHITES
+        if white is not None:  # the eye whites' hue; never brighter over them than real teeth are
             box, inner, fade = out[y0:y1, x0:x1], hard[y0:y1, x0:x1], soft[y0:y1, x0:x1, None]
+            _hue_like_whites(box, inner, fade, white)
+            limit = _brightest_tenth(_lightness(pix)) + TEETH_OVER_WHITES
             for _ in range(3):  # the scaling is exact but for the sRGB curve's linear toe
                 teeth = _brightest_tenth(_lightness(box[inner]))
                 if teeth <= limit + 0.1:

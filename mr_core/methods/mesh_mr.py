@@ -73,9 +73,6 @@ LID_GAIN = 1.0
 #: between partly: real mouths are closed or open, and a sliver between them showed as a thin pale
 #: line of teeth (a smile that barely parts the lips, a neutral that does not quite close them).
 CLOSE_BELOW = (0.02, 0.05)
-#: The inner lips' points, upper and lower, paired from one mouth corner to the other.
-_UPPER_INNER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
-_LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
 
 
 class MeshRegressionModel(MouthLook, TextureModel):
@@ -349,14 +346,8 @@ class MeshRegressionModel(MouthLook, TextureModel):
         d[lids] = rise if np.ndim(rise) == 0 else rise[lids]
         out = L[0] + d
         if getattr(self, "shape_frame_", "crop") == "similarity":
-            lo, hi = CLOSE_BELOW
-            close = float(np.clip((hi - mesh.mouth_opening(out[None])[0]) / (hi - lo), 0.0, 1.0))
-            close *= min(float(intensity), 1.0)  # none at intensity 0: the face as it is
-            if close > 0:
-                up, down = list(_UPPER_INNER), list(_LOWER_INNER)
-                mid = 0.5 * (out[up] + out[down])
-                out[up] += close * (mid - out[up])
-                out[down] += close * (mid - out[down])
+            floor = self.open_threshold if getattr(self, "mouth_bank_", None) is not None else None
+            mesh_shape.settle_opening(out, CLOSE_BELOW, floor, min(float(intensity), 1.0))
         return out
 
     def mouth_content(self, x: np.ndarray, landmarks) -> np.ndarray:

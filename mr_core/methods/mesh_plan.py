@@ -62,6 +62,8 @@ def _settings(model) -> tuple:
         float(getattr(model, "lid_sink", 0.0)),
         float(getattr(model, "shading_gain", 1.0)),
         str(getattr(model, "shape_frame_", "crop")),
+        float(getattr(model, "open_threshold", 0.0)),
+        getattr(model, "mouth_bank_", None) is not None,
         id(model.shape_weights_),
         id(model.reference_shape_),
     )
@@ -70,6 +72,8 @@ def _settings(model) -> tuple:
 def build_plan(model, L: np.ndarray, a: float) -> ShapePlan:
     """The plan of ``model``'s edit of a face with the landmarks ``L`` (478, 2, float64) at intensity ``a``."""
     import cv2
+
+    from .mesh_mr import CLOSE_BELOW  # (imported here: that module imports this one)
 
     h, w = model._size
     La = model.predict_landmarks(L, a)
@@ -91,6 +95,9 @@ def build_plan(model, L: np.ndarray, a: float) -> ShapePlan:
     # lighten the iris, so the low frequencies come from the skin around them (normalised
     # convolution) and the eyes themselves get none.
     keep = 1.0 - eyes
+    # A closed or barely parted mouth gets none of the new content (a pale line between the lips
+    # where a real closed smile shows the dark line of its own lips); it fades in as the lips part.
+    parted = float(np.clip(mesh.mouth_opening(La[None])[0] / CLOSE_BELOW[1], 0.0, 1.0))
     shade = a * float(getattr(model, "shading_gain", 1.0))
     plan = ShapePlan(
         edited=La,
@@ -100,7 +107,7 @@ def build_plan(model, L: np.ndarray, a: float) -> ShapePlan:
         to_norm=to_norm,
         low_weight=(keep * (1.0 - mouth))[..., None],
         low_norm=np.maximum(cv2.GaussianBlur(keep, (0, 0), 3.0 * scale), 0.05)[..., None],
-        mouth_change=min(a, 1.0) * mouth[..., None],
+        mouth_change=min(a, 1.0) * parted * mouth[..., None],
         shade_weight=shade * ((1.0 - mouth) * face * keep)[..., None],
     )
     for value in vars(plan).values():

@@ -108,3 +108,41 @@ def choose_lam(a: np.ndarray, d: np.ndarray, groups: np.ndarray) -> float:
             e += float((((a[test] - ma) @ W + md - d[test]) ** 2).sum())
         errs.append(e)
     return float(SHAPE_LAMS[int(np.argmin(errs))])
+
+
+#: The inner lips' points, upper and lower, paired from one mouth corner to the other, and the outer
+#: lips' points beside them (the same order).
+UPPER_INNER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
+LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
+UPPER_OUTER = (185, 40, 39, 37, 0, 267, 269, 270, 409)
+LOWER_OUTER = (146, 91, 181, 84, 17, 314, 405, 321, 375)
+#: The outer lip follows its inner edge by this fraction where a mouth is opened further (the lips
+#: thin a little as they part, as real lips stretched by a smile do).
+OUTER_FOLLOWS = 0.6
+
+
+def settle_opening(out: np.ndarray, close_below: tuple[float, float], floor: float | None, weight: float) -> None:
+    """Real mouths are closed or open; a sliver between the lips shows as a thin pale line.
+
+    Moves the lips of one face's edited points ``out`` (478, 2) in place: lips apart by less than
+    ``close_below[0]`` of the mouth's width are closed (the inner lips meet half-way), by more than
+    ``close_below[1]`` kept, in between partly; with a ``floor`` (models whose targets' mouths are
+    open), a mouth apart by more than ``close_below[1]`` is opened to at least ``floor`` of its
+    width (in between, partly: the opening grows steadily with the prediction).  ``weight`` in [0, 1]
+    scales the change (0 at intensity 0: the face as it is)."""
+    lo, hi = close_below
+    o = float(mesh.mouth_opening(out[None])[0])
+    ramp = float(np.clip((o - lo) / (hi - lo), 0.0, 1.0))
+    want = ramp * max(o, floor) if floor is not None else ramp * o
+    want = o + weight * (want - o)
+    if o < 1e-9 or abs(want - o) < 1e-9:
+        return
+    up, down = list(UPPER_INNER), list(LOWER_INNER)
+    mid = 0.5 * (out[up] + out[down])
+    s = want / o - 1.0  # each pair of inner points moves apart (or together) about its midpoint
+    shift_up, shift_down = s * (out[up] - mid), s * (out[down] - mid)
+    out[up] += shift_up
+    out[down] += shift_down
+    if s > 0:
+        out[list(UPPER_OUTER)] += OUTER_FOLLOWS * shift_up
+        out[list(LOWER_OUTER)] += OUTER_FOLLOWS * shift_down

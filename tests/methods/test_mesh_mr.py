@@ -442,6 +442,111 @@ def test_the_lower_lids_sink_only_as_far_as_lid_sink_allows(trained, london):
     assert read_metadata(copy)["lid_sink"] == "0.35"
 
 
+def test_lips_are_closed_or_open_never_a_sliver():
+    """settle_opening: lips apart by less than close_below[0] of the mouth's width close, by more than
+    close_below[1] stay; with a floor (a model whose targets' mouths are open) an open mouth is
+    apart by at least the floor, the outer lips following; weight 0 changes nothing."""
+    from mr_core.methods import mesh_shape
+
+    L = np.asarray(mesh_shape.check_landmarks(_face_points()[None], "L")[0])
+    up, down = list(mesh_shape.UPPER_INNER), list(mesh_shape.LOWER_INNER)
+    width = np.linalg.norm(L[mesh.MOUTH_CORNERS[0]] - L[mesh.MOUTH_CORNERS[1]])
+
+    def with_gap(o):
+        out = L.copy()
+        mid = 0.5 * (out[up] + out[down])
+        out[up], out[down] = mid.copy(), mid.copy()
+        out[up, 1] -= 0.5 * o * width
+        out[down, 1] += 0.5 * o * width
+        return out
+
+    cases = {0.01: (0.0, 0.0), 0.035: (0.0175, 0.04), 0.06: (0.06, 0.08), 0.12: (0.12, 0.12)}
+    for o, (plain, floored) in cases.items():
+        for floor, want in ((None, plain), (0.08, floored)):
+            out = with_gap(o)
+            before = out.copy()
+            mesh_shape.settle_opening(out, (0.02, 0.05), floor, 1.0)
+            assert mesh.mouth_opening(out[None])[0] == pytest.approx(want, abs=1e-9), (o, floor)
+            moved = np.linalg.norm(out - before, axis=1)
+            outer = list(mesh_shape.UPPER_OUTER + mesh_shape.LOWER_OUTER)
+            if want > o:
+                assert moved[outer].max() > 0  # the lips part whole, not only their inner edges
+            others = [i for i in range(mesh.N_POINTS) if i not in up + down + outer]
+            assert moved[others].max() == 0
+            same = with_gap(o)
+            mesh_shape.settle_opening(same, (0.02, 0.05), floor, 0.0)
+            np.testing.assert_array_equal(same, with_gap(o))
+
+
+def _face_points():
+    from mr_core.face.landmarks import Landmarker
+    from tests.conftest import LONDON
+
+    path = LONDON / "neutral" / f"{HELD_OUT[0]}.jpg"
+    if not path.exists():
+        pytest.skip("the London face set is not here (../shared/data/london)")
+    with Landmarker() as lm:
+        return np.asarray(lm.analyze(read_image(path).rgb).landmarks)
+
+
+def test_closed_lips_show_no_pale_line_between_them(trained, london):
+    """Where the edited lips are closed nothing of an opened mouth's new content is drawn between
+    them (a pale line there is what real closed lips do not show); where they are open it is."""
+    from mr_core.face.landmarks import Landmarker
+    from mr_core.methods.mesh_render import mouth_mask
+
+    def crop_and_points(folder, name):
+        res = synthesize(read_image(london / folder / f"{name}.jpg").rgb, model, 0.0)
+        with Landmarker() as lm:
+            pts = np.asarray(lm.analyze(res.faces[0].crop_in).landmarks)
+        return res.faces[0].crop_in.astype(np.float32) / 255, pts
+
+    for which, folder, closes in (("neutral", "smiling", True), ("smile", "neutral", False)):
+        model = load_model(trained[which])
+        model.shading_gain = 0.0  # the cheeks' shading off: what remains is the mouth's new content
+        x, L = crop_and_points(folder, HELD_OUT[1])
+        La = model.predict_landmarks(L, 1.0)
+        assert (mesh.mouth_opening(La[None])[0] < 1e-9) == closes, which
+        change = model.edit_one(x, L, 1.0)[1]
+        inside = mouth_mask(La, x.shape[:2]) > 0.5
+        assert inside.sum() > 20
+        if closes:
+            assert np.abs(change[inside]).max() < 1e-6
+        else:
+            assert np.abs(change[inside]).max() > 0.1
+
+
+def test_the_teeth_take_the_eye_whites_hue(trained, london):
+    """On a face darkened to a warm, dim webcam look (or tinted blue) the teeth have the hue of the
+    same photo's eye whites (times the real smiles' ratio, TEETH_HUE_OVER_WHITES) within the real
+    teeth's range (TEETH_HUE_RANGE), not MR's cyan-grey."""
+    from mr_core.face.landmarks import Landmarker
+    from mr_core.methods import mesh_mouth
+
+    model = load_model(trained["smile"])
+    photo = read_image(london / "neutral" / f"{HELD_OUT[1]}.jpg").rgb
+    for tint in ((1.0, 1.0, 1.0), (0.45, 0.38, 0.3), (0.3, 0.33, 0.4)):
+        rgb = np.clip(photo.astype(np.float32) * np.array(tint), 0, 255).astype(np.uint8)
+        face = synthesize(rgb, model, 1.0).faces[0]
+        with Landmarker() as lm:
+            L_in = np.asarray(lm.analyze(face.crop_in).landmarks)
+            L_out = np.asarray(lm.analyze(face.crop_out).landmarks)
+        white = mesh_mouth.eye_white(face.crop_in.astype(np.float64) / 255, L_in)
+        import cv2
+
+        m = np.zeros(face.crop_out.shape[:2], np.uint8)
+        cv2.fillPoly(m, [np.round(L_out[list(mesh.INNER_LIP)]).astype(np.int32)], 1)
+        pix = face.crop_out[m.astype(bool)].astype(np.float64) / 255
+        luma = pix @ np.array([0.299, 0.587, 0.114])
+        teeth = pix[luma >= np.quantile(luma, 0.9)].mean(axis=0)
+        want = white / white.sum() * mesh_mouth.TEETH_HUE_OVER_WHITES
+        lo, hi = (np.array(v) for v in mesh_mouth.TEETH_HUE_RANGE)
+        want = np.clip(want / want.sum(), lo, hi)
+        got = teeth / teeth.sum()
+        np.testing.assert_allclose(got, want / want.sum(), atol=0.012, err_msg=str(tint))
+        assert (got > lo - 0.012).all() and (got < hi + 0.012).all(), (tint, got)
+
+
 def test_an_edit_with_the_same_landmarks_again_is_what_a_fresh_model_gives(london):
     """What an edit computes from the landmarks alone is kept for the next crop with the same ones (a live
     stream's frames between two landmarker runs): the result is bit-identical to a model that never saw
