@@ -1,7 +1,7 @@
 """Choose the shape-texture method's lower-face gain by cross-validation on the training subjects only.
 
-The held-out subjects (models/split_validation.txt) are never looked at: the other 80 London pairs are
-split into 4 folds of 20 (every 4th name); for each gain a model is trained on 3 folds and measured
+The validation subjects (models/split_validation.txt) and the test subjects are never looked at: the
+other 65 London pairs are split into 4 folds (every 4th name); for each gain a model is trained on 3 folds and measured
 on the 4th with the evaluation's own metrics, and the results are averaged over the folds.
 
     python scripts/choose_gain.py --data ../shared/data/london [--direction smile]
@@ -26,6 +26,8 @@ from mr_core.face.landmarks import Landmarker  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
 from mr_core.methods import ShapeTextureModel  # noqa: E402
 
+VALIDATION = REPO / "models" / "split_validation.txt"
+TEST = REPO / "models" / "split_test.txt"
 DIRECTIONS = {"smile": ("neutral", "smiling"), "neutral": ("smiling", "neutral")}
 GAINS = (1.0, 1.1, 1.2, 1.3, 1.4)
 
@@ -37,7 +39,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=4)
     args = ap.parse_args()
     src_dir, tgt_dir = (args.data / d for d in DIRECTIONS[args.direction])
-    held = read_name_list(REPO / "models" / "split_heldout.txt")
+    held = set(read_name_list(VALIDATION)) | set(read_name_list(TEST))
     names = sorted(p.stem for p in src_dir.glob("*.jpg") if p.stem not in held)
     det = default_detector()
     with Landmarker() as marker:

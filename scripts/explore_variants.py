@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+TEST = REPO / "models" / "split_test.txt"
 sys.path.insert(0, str(REPO))
 
 from mr_core import MaskedRegression  # noqa: E402
@@ -487,7 +488,7 @@ def markdown_header() -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "london")
-    p.add_argument("--split", type=Path, default=REPO / "models" / "split_heldout.txt")
+    p.add_argument("--split", type=Path, default=REPO / "models" / "split_validation.txt")
     p.add_argument("--cache", type=Path, default=Path("/tmp/mr_explore/cache_128.npz"))
     p.add_argument("--only", help="comma-separated variant names (default: all)")
     p.add_argument("--list", action="store_true", help="list the variants and exit")
@@ -504,9 +505,10 @@ def main(argv=None) -> int:
         p.error(f"unknown variant(s): {', '.join(unknown)}; see --list")
     data = build_cache(args.data, args.cache)
     held = set(read_name_list(args.split))
+    unused = set(read_name_list(TEST))  # the test subjects: neither trained on nor measured
     all_names = [str(n) for n in data["names"]]
-    test_idx = np.array([i for i, n in enumerate(all_names) if n in held])
-    train_idx = np.array([i for i, n in enumerate(all_names) if n not in held])
+    test_idx = np.array([i for i, n in enumerate(all_names) if n in held and n not in unused])
+    train_idx = np.array([i for i, n in enumerate(all_names) if n not in held and n not in unused])
     from mr_core.face.landmarks import Landmarker
 
     rows = []
