@@ -381,7 +381,7 @@ class MeshRegressionModel(MouthLook, TextureModel):
         a = float(intensity)
         L = np.asarray(landmarks, dtype=np.float64)
         # what depends on the landmarks alone (the same for the next crop with the same ones)
-        plan = shape_plan(self, L, a)
+        plan = shape_plan(self, L, a, CLOSE_BELOW)
         moved = geometry.warp_image(x, plan.moving)
         pred = np.asarray(tex.predict(geometry.warp_image(x, plan.to_norm, "linear")[None])[0], dtype=np.float32)
         pred = self._dress_mouth(pred, x, L)

@@ -69,12 +69,10 @@ def _settings(model) -> tuple:
     )
 
 
-def build_plan(model, L: np.ndarray, a: float) -> ShapePlan:
-    """The plan of ``model``'s edit of a face with the landmarks ``L`` (478, 2, float64) at intensity ``a``."""
+def build_plan(model, L: np.ndarray, a: float, close_below: tuple[float, float]) -> ShapePlan:
+    """The plan of ``model``'s edit of a face with the landmarks ``L`` (478, 2, float64) at intensity ``a``
+    (``close_below``: the mouth openings below which lips close, the second one where new content is full)."""
     import cv2
-
-    from .mesh_mr import CLOSE_BELOW  # (imported here: that module imports this one)
-
     h, w = model._size
     La = model.predict_landmarks(L, a)
     raster, moving = mesh_warp(L, La, model._front_last(La), (h, w))
@@ -97,7 +95,7 @@ def build_plan(model, L: np.ndarray, a: float) -> ShapePlan:
     keep = 1.0 - eyes
     # A closed or barely parted mouth gets none of the new content (a pale line between the lips
     # where a real closed smile shows the dark line of its own lips); it fades in as the lips part.
-    parted = float(np.clip(mesh.mouth_opening(La[None])[0] / CLOSE_BELOW[1], 0.0, 1.0))
+    parted = float(np.clip(mesh.mouth_opening(La[None])[0] / close_below[1], 0.0, 1.0))
     shade = a * float(getattr(model, "shading_gain", 1.0))
     plan = ShapePlan(
         edited=La,
@@ -115,11 +113,11 @@ def build_plan(model, L: np.ndarray, a: float) -> ShapePlan:
     return plan
 
 
-def shape_plan(model, L: np.ndarray, a: float) -> ShapePlan:
+def shape_plan(model, L: np.ndarray, a: float, close_below: tuple[float, float]) -> ShapePlan:
     """``model``'s plan for the landmarks ``L`` at intensity ``a``: one of the last :data:`PLANS_KEPT`
     made for the same bytes and settings, else made now (and kept)."""
     L = np.ascontiguousarray(L, dtype=np.float64)
-    key = (L.shape, L.tobytes(), float(a), _settings(model))
+    key = (L.shape, L.tobytes(), float(a), tuple(close_below), _settings(model))
     with _lock:
         plans = getattr(model, "_plans", None)
         if plans is None:
@@ -128,7 +126,7 @@ def shape_plan(model, L: np.ndarray, a: float) -> ShapePlan:
         if plan is not None:
             plans.move_to_end(key)
             return plan
-    plan = build_plan(model, L, a)
+    plan = build_plan(model, L, a, close_below)
     with _lock:
         plans[key] = plan
         while len(plans) > PLANS_KEPT:
