@@ -402,9 +402,11 @@ class MeshRegressionModel(MouthLook, TextureModel):
         keep = 1.0 - eyes
         low = cv2.GaussianBlur(diff * (keep * (1.0 - mouth))[..., None], (0, 0), 3.0 * scale)
         low /= np.maximum(cv2.GaussianBlur(keep, (0, 0), 3.0 * scale), 0.05)[..., None]
-        # A closed or barely parted mouth gets none of the new content (a pale line between the lips
-        # where a real closed smile shows the dark line of its own lips); it fades in as the lips part.
-        parted = float(np.clip(mesh.mouth_opening(La[None])[0] / CLOSE_BELOW[1], 0.0, 1.0))
+        # Lips closed before and after the edit get none of the new content (a pale line between them
+        # where real closed lips show their own dark line); it fades in as the lips part, before (the
+        # teeth of a mouth that closes are covered) or after (an opened mouth is filled).
+        lo, hi = CLOSE_BELOW
+        parted = float(np.clip((mesh.mouth_opening(np.stack([L, La])).max() - lo) / (hi - lo), 0.0, 1.0))
         change = min(a, 1.0) * parted * mouth[..., None] * diff
         shade = a * float(getattr(self, "shading_gain", 1.0))
         change += shade * ((1.0 - mouth) * face * keep)[..., None] * low
