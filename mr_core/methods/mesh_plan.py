@@ -71,7 +71,7 @@ def _settings(model) -> tuple:
 
 def build_plan(model, L: np.ndarray, a: float, close_below: tuple[float, float]) -> ShapePlan:
     """The plan of ``model``'s edit of a face with the landmarks ``L`` (478, 2, float64) at intensity ``a``
-    (``close_below``: the mouth openings below which lips close, the second one where new content is full)."""
+    (``close_below``: the mouth openings below which lips are closed and above which they are apart)."""
     import cv2
     h, w = model._size
     La = model.predict_landmarks(L, a)
@@ -93,9 +93,11 @@ def build_plan(model, L: np.ndarray, a: float, close_below: tuple[float, float])
     # lighten the iris, so the low frequencies come from the skin around them (normalised
     # convolution) and the eyes themselves get none.
     keep = 1.0 - eyes
-    # A closed or barely parted mouth gets none of the new content (a pale line between the lips
-    # where a real closed smile shows the dark line of its own lips); it fades in as the lips part.
-    parted = float(np.clip(mesh.mouth_opening(La[None])[0] / close_below[1], 0.0, 1.0))
+    # Lips closed before and after the edit get none of the new content (a pale line between them
+    # where real closed lips show their own dark line); it fades in as the lips part, before (the
+    # teeth of a mouth that closes are covered) or after (an opened mouth is filled).
+    lo, hi = close_below
+    parted = float(np.clip((mesh.mouth_opening(np.stack([L, La])).max() - lo) / (hi - lo), 0.0, 1.0))
     shade = a * float(getattr(model, "shading_gain", 1.0))
     plan = ShapePlan(
         edited=La,

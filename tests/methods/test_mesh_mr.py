@@ -490,30 +490,36 @@ def _face_points():
 
 
 def test_closed_lips_show_no_pale_line_between_them(trained, london):
-    """Where the edited lips are closed nothing of an opened mouth's new content is drawn between
-    them (a pale line there is what real closed lips do not show); where they are open it is."""
+    """Lips closed before and after an edit get nothing of an opened mouth's new content (a pale line
+    between them is what real closed lips do not show); lips that open get it (teeth), and so do lips
+    that close (the input's teeth between them are covered)."""
     from mr_core.face.landmarks import Landmarker
     from mr_core.methods.mesh_render import mouth_mask
 
-    def crop_and_points(folder, name):
-        res = synthesize(read_image(london / folder / f"{name}.jpg").rgb, model, 0.0)
-        with Landmarker() as lm:
-            pts = np.asarray(lm.analyze(res.faces[0].crop_in).landmarks)
-        return res.faces[0].crop_in.astype(np.float32) / 255, pts
-
-    for which, folder, closes in (("neutral", "smiling", True), ("smile", "neutral", False)):
+    def mouth_change(which, folder, name):
         model = load_model(trained[which])
         model.shading_gain = 0.0  # the cheeks' shading off: what remains is the mouth's new content
-        x, L = crop_and_points(folder, HELD_OUT[1])
+        res = synthesize(read_image(london / folder / f"{name}.jpg").rgb, model, 0.0)
+        x = res.faces[0].crop_in.astype(np.float32) / 255
+        with Landmarker() as lm:
+            L = np.asarray(lm.analyze(res.faces[0].crop_in).landmarks)
         La = model.predict_landmarks(L, 1.0)
-        assert (mesh.mouth_opening(La[None])[0] < 1e-9) == closes, which
-        change = model.edit_one(x, L, 1.0)[1]
         inside = mouth_mask(La, x.shape[:2]) > 0.5
         assert inside.sum() > 20
-        if closes:
-            assert np.abs(change[inside]).max() < 1e-6
-        else:
-            assert np.abs(change[inside]).max() > 0.1
+        opening = mesh.mouth_opening(np.stack([L, La]))
+        return opening, float(np.abs(model.edit_one(x, L, 1.0)[1][inside]).max())
+
+    closed_both = 0
+    for name in (*HELD_OUT, "007", "013", "038", "067"):  # neutral faces given to `neutral`
+        (before, after), change = mouth_change("neutral", "neutral", name)
+        if before < 0.02 and after < 1e-9:
+            closed_both += 1
+            assert change < 1e-6, name
+    assert closed_both >= 2
+    (before, after), change = mouth_change("neutral", "smiling", HELD_OUT[1])
+    assert before > 0.05 and after < 1e-9 and change > 0.05  # closing: its teeth are covered
+    (before, after), change = mouth_change("smile", "neutral", HELD_OUT[1])
+    assert before < 0.02 and after > 0.05 and change > 0.05  # opening: teeth drawn
 
 
 def test_the_teeth_take_the_eye_whites_hue(trained, london):
