@@ -21,6 +21,12 @@ N_POINTS = 478
 INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 #: Outer lip contour, the same way round from the right mouth corner (61).
 OUTER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+#: Each lip contour as two paths from the right mouth corner to the left: along the upper lip and
+#: along the lower lip (both with the corners).
+UPPER_INNER_LIP = INNER_LIP[:11]
+LOWER_INNER_LIP = INNER_LIP[:1] + INNER_LIP[10:][::-1]
+UPPER_OUTER_LIP = OUTER_LIP[:11]
+LOWER_OUTER_LIP = OUTER_LIP[:1] + OUTER_LIP[10:][::-1]
 #: Each eye's opening (its contour in order, the person's right eye first), then its iris centre.
 EYE_CONTOURS = (
     (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
@@ -41,8 +47,7 @@ def _connections(name: str) -> list[tuple[int, int]]:
 @cache
 def mouth_triangles() -> np.ndarray:
     """Triangles (18, 3) that fill the mouth's opening: a strip from the upper to the lower inner lip."""
-    upper = INNER_LIP[0:11]  # 78 ... 308 along the upper lip
-    lower = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)  # 78 ... 308 along the lower lip
+    upper, lower = UPPER_INNER_LIP, LOWER_INNER_LIP  # 78 ... 308 along each lip
     tris = []
     for i in range(10):
         a, b, c, d = upper[i], upper[i + 1], lower[i], lower[i + 1]

@@ -218,8 +218,6 @@ def render(x: np.ndarray, L: np.ndarray, La: np.ndarray, mouth_model=None, fade:
 MIN_OPENING = 0.04
 #: Least height of the upper and lower teeth shown in an opened mouth (fraction of the mouth's width).
 TEETH_HEIGHT = (0.13, 0.07)
-UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
-LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 
 
 def mouth_fill(content: np.ndarray, ref: np.ndarray, La: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -234,8 +232,9 @@ def mouth_fill(content: np.ndarray, ref: np.ndarray, La: np.ndarray, x: np.ndarr
     import cv2
 
     h, w = x.shape[:2]
-    U, D = La[list(UPPER_INNER)], La[list(LOWER_INNER)]
-    Ur, Dr = ref[list(UPPER_INNER)], ref[list(LOWER_INNER)]
+    up, down = list(mesh.UPPER_INNER_LIP), list(mesh.LOWER_INNER_LIP)
+    U, D = La[up], La[down]
+    Ur, Dr = ref[up], ref[down]
     Mr = 0.5 * (Ur + Dr)
     width = float(np.linalg.norm(La[308] - La[78]))
     scale = width / max(float(np.linalg.norm(ref[308] - ref[78])), 1e-6)

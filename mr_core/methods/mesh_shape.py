@@ -110,12 +110,10 @@ def choose_lam(a: np.ndarray, d: np.ndarray, groups: np.ndarray) -> float:
     return float(SHAPE_LAMS[int(np.argmin(errs))])
 
 
-#: The inner lips' points, upper and lower, paired from one mouth corner to the other, and the outer
-#: lips' points beside them (the same order).
-UPPER_INNER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
-LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
-UPPER_OUTER = (185, 40, 39, 37, 0, 267, 269, 270, 409)
-LOWER_OUTER = (146, 91, 181, 84, 17, 314, 405, 321, 375)
+#: The inner lips' points, upper and lower, paired from one mouth corner to the other (the corners
+#: left out), and the outer lips' points beside them (the same order).
+UPPER_INNER, LOWER_INNER = mesh.UPPER_INNER_LIP[1:-1], mesh.LOWER_INNER_LIP[1:-1]
+UPPER_OUTER, LOWER_OUTER = mesh.UPPER_OUTER_LIP[1:-1], mesh.LOWER_OUTER_LIP[1:-1]
 #: The outer lip follows its inner edge by this fraction where a mouth is opened further (the lips
 #: thin a little as they part, as real lips stretched by a smile do).
 OUTER_FOLLOWS = 0.6

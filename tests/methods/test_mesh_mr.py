@@ -526,6 +526,8 @@ def test_the_teeth_take_the_eye_whites_hue(trained, london):
     """On a face darkened to a warm, dim webcam look (or tinted blue) the teeth have the hue of the
     same photo's eye whites (times the real smiles' ratio, TEETH_HUE_OVER_WHITES) within the real
     teeth's range (TEETH_HUE_RANGE), not MR's cyan-grey."""
+    import cv2
+
     from mr_core.face.landmarks import Landmarker
     from mr_core.methods import mesh_mouth
 
@@ -538,8 +540,6 @@ def test_the_teeth_take_the_eye_whites_hue(trained, london):
             L_in = np.asarray(lm.analyze(face.crop_in).landmarks)
             L_out = np.asarray(lm.analyze(face.crop_out).landmarks)
         white = mesh_mouth.eye_white(face.crop_in.astype(np.float64) / 255, L_in)
-        import cv2
-
         m = np.zeros(face.crop_out.shape[:2], np.uint8)
         cv2.fillPoly(m, [np.round(L_out[list(mesh.INNER_LIP)]).astype(np.int32)], 1)
         pix = face.crop_out[m.astype(bool)].astype(np.float64) / 255
