@@ -39,7 +39,7 @@ from mr_core.data import read_name_list  # noqa: E402
 from mr_core.face import mesh  # noqa: E402
 from mr_core.face.landmarks import Landmarker  # noqa: E402
 from mr_core.imageio import read_image  # noqa: E402
-from mr_core.methods.mesh_mouth import eye_white  # noqa: E402
+from mr_core.methods.mesh_mouth import eye_white, teeth_colour  # noqa: E402
 
 
 def teeth_hue(rgb: np.ndarray, pts: np.ndarray, mouth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,8 +49,7 @@ def teeth_hue(rgb: np.ndarray, pts: np.ndarray, mouth: np.ndarray) -> tuple[np.n
     pix = x[mouth]
     if white is None or len(pix) < 10:
         return np.full(3, np.nan), np.full(3, np.nan)
-    luma = pix @ np.array([0.299, 0.587, 0.114])
-    teeth = pix[luma >= np.quantile(luma, 0.9)].mean(axis=0)
+    teeth = teeth_colour(pix)
     return (teeth / teeth.sum()) / (white / white.sum()), teeth / teeth.sum()
 
 TEST = REPO / "models" / "split_test.txt"

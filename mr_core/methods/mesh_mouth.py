@@ -60,6 +60,13 @@ def _brightest_tenth(v: np.ndarray) -> float:
     return float(v[-max(1, len(v) // 10) :].mean())
 
 
+def teeth_colour(pix: np.ndarray) -> np.ndarray:
+    """The teeth's colour (3,) among an opening's float RGB pixels (k, 3): the mean of their brightest
+    tenth by luma."""
+    luma = pix @ _LUMA
+    return pix[luma >= np.quantile(luma, 0.9)].mean(axis=0).astype(np.float64)
+
+
 def _hue_like_whites(box: np.ndarray, inner: np.ndarray, fade: np.ndarray, white: np.ndarray) -> None:
     """Recolour the opening ``box`` (h, w, 3, in place; ``fade`` its soft mask) by one gain per
     channel, its brightness kept, so that its teeth (the brightest tenth of ``inner``) get the eye
@@ -67,8 +74,7 @@ def _hue_like_whites(box: np.ndarray, inner: np.ndarray, fade: np.ndarray, white
     pix = box[inner]
     if len(pix) < 10:
         return
-    luma = pix @ _LUMA
-    teeth = pix[luma >= np.quantile(luma, 0.9)].mean(axis=0).astype(np.float64)
+    teeth = teeth_colour(pix)
     if teeth.min() <= 1e-4 or float(np.min(white)) <= 1e-4:
         return
     want = np.asarray(white, dtype=np.float64) / float(np.sum(white)) * TEETH_HUE_OVER_WHITES
